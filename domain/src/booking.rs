@@ -1,0 +1,602 @@
+//! Bookings: the validated request to book ([`NewBooking`]), the stored [`Booking`] and its
+//! state machine ([`BookingStatus::apply`]).
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::codes::{Board, RoomType};
+use crate::ids::{AgencyId, BookingId, SupplierCode};
+use crate::money::Money;
+use crate::validation::{EmailAddress, FieldError, Violations};
+
+/// A guest as booked. The first guest of the first room is the lead guest and must have an email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Guest {
+    pub first_name: String,
+    pub last_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailAddress>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Room {
+    pub room_type: RoomType,
+    pub board: Board,
+    pub guests: Vec<Guest>,
+}
+
+/// A booking request exactly as received, every field still text. [`NewBooking::parse`] turns
+/// it into a [`NewBooking`] or lists every rule it breaks.
+#[derive(Debug, Clone, Default)]
+pub struct BookingDraft {
+    pub supplier: String,
+    pub hotel_code: String,
+    pub check_in: String,
+    pub check_out: String,
+    pub rooms: Vec<RoomDraft>,
+    pub total_amount: String,
+    pub total_currency: String,
+    pub client_reference: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RoomDraft {
+    pub room_type: String,
+    pub board: String,
+    pub guests: Vec<GuestDraft>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GuestDraft {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+}
+
+/// A booking request that obeys every rule; what the intake stores as `pending`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBooking {
+    pub supplier: SupplierCode,
+    pub hotel_code: String,
+    pub check_in: NaiveDate,
+    pub check_out: NaiveDate,
+    pub rooms: Vec<Room>,
+    pub total: Money,
+    pub client_reference: Option<String>,
+}
+
+const MAX_ROOMS: usize = 9;
+const MAX_GUESTS_PER_ROOM: usize = 8;
+const MAX_TEXT: usize = 200;
+
+impl NewBooking {
+    /// Checks every rule; `is_known_supplier` answers whether a supplier code is configured.
+    pub fn parse(
+        draft: &BookingDraft,
+        is_known_supplier: impl Fn(&SupplierCode) -> bool,
+    ) -> Result<Self, Vec<FieldError>> {
+        let mut v = Violations::default();
+        let supplier = v
+            .required("supplier", &draft.supplier)
+            .and_then(|s| {
+                v.check(
+                    "supplier",
+                    "unknown_supplier",
+                    s.parse::<SupplierCode>()
+                        .map_err(|_| "is not a configured supplier"),
+                )
+            })
+            .filter(|code| {
+                let known = is_known_supplier(code);
+                if !known {
+                    v.add(
+                        "supplier",
+                        "unknown_supplier",
+                        "is not a configured supplier",
+                    );
+                }
+                known
+            });
+        let hotel_code = v
+            .required("hotel_code", &draft.hotel_code)
+            .map(str::to_owned);
+        if hotel_code.as_ref().is_some_and(|h| h.len() > MAX_TEXT) {
+            v.add(
+                "hotel_code",
+                "too_long",
+                format!("must be at most {MAX_TEXT} characters"),
+            );
+        }
+        let check_in = parse_date(&mut v, "check_in", &draft.check_in);
+        let check_out = parse_date(&mut v, "check_out", &draft.check_out);
+        if let (Some(i), Some(o)) = (check_in, check_out) {
+            if o <= i {
+                v.add("check_out", "stay_dates", "must be after check_in");
+            }
+        }
+        let rooms = parse_rooms(&mut v, &draft.rooms);
+        let total = v
+            .required("total.currency", &draft.total_currency)
+            .zip(v.required("total.amount", &draft.total_amount))
+            .and_then(|(currency, amount)| {
+                Money::parse(amount, currency)
+                    .map_err(|e| {
+                        let field = if matches!(e, crate::money::MoneyError::UnknownCurrency) {
+                            "total.currency"
+                        } else {
+                            "total.amount"
+                        };
+                        let code = match e {
+                            crate::money::MoneyError::UnknownCurrency => "unknown_currency",
+                            crate::money::MoneyError::TooManyDecimals { .. } => "minor_units",
+                            _ => "invalid_amount",
+                        };
+                        v.add(field, code, e.to_string());
+                    })
+                    .ok()
+            })
+            .filter(|m| {
+                if m.is_zero() {
+                    v.add(
+                        "total.amount",
+                        "invalid_amount",
+                        "must be greater than zero",
+                    );
+                }
+                !m.is_zero()
+            });
+        let client_reference = draft
+            .client_reference
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned);
+        if client_reference
+            .as_ref()
+            .is_some_and(|r| r.len() > MAX_TEXT)
+        {
+            v.add(
+                "client_reference",
+                "too_long",
+                format!("must be at most {MAX_TEXT} characters"),
+            );
+        }
+        v.finish(|| NewBooking {
+            supplier: supplier.expect("checked"),
+            hotel_code: hotel_code.expect("checked"),
+            check_in: check_in.expect("checked"),
+            check_out: check_out.expect("checked"),
+            rooms,
+            total: total.expect("checked"),
+            client_reference,
+        })
+    }
+
+    /// The lead guest: the first guest of the first room (parse made sure there is one).
+    pub fn lead_guest(&self) -> &Guest {
+        &self.rooms[0].guests[0]
+    }
+}
+
+fn parse_date(v: &mut Violations, field: &str, value: &str) -> Option<NaiveDate> {
+    let value = v.required(field, value)?;
+    v.check(
+        field,
+        "invalid_date",
+        NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| "must be a date as YYYY-MM-DD"),
+    )
+}
+
+fn parse_rooms(v: &mut Violations, drafts: &[RoomDraft]) -> Vec<Room> {
+    if drafts.is_empty() {
+        v.add("rooms", "required", "at least one room is required");
+    } else if drafts.len() > MAX_ROOMS {
+        v.add(
+            "rooms",
+            "too_many",
+            format!("at most {MAX_ROOMS} rooms per booking"),
+        );
+    }
+    let mut rooms = Vec::with_capacity(drafts.len());
+    for (i, draft) in drafts.iter().enumerate() {
+        let at = format!("rooms[{i}]");
+        let room_type = v.check(
+            format!("{at}.room_type"),
+            "unknown_code",
+            draft.room_type.trim().parse::<RoomType>(),
+        );
+        let board = v.check(
+            format!("{at}.board"),
+            "unknown_code",
+            draft.board.trim().parse::<Board>(),
+        );
+        if draft.guests.is_empty() {
+            v.add(
+                format!("{at}.guests"),
+                "required",
+                "at least one guest per room is required",
+            );
+        } else if draft.guests.len() > MAX_GUESTS_PER_ROOM {
+            v.add(
+                format!("{at}.guests"),
+                "too_many",
+                format!("at most {MAX_GUESTS_PER_ROOM} guests per room"),
+            );
+        }
+        let guests: Vec<Guest> = draft
+            .guests
+            .iter()
+            .enumerate()
+            .filter_map(|(j, g)| parse_guest(v, &format!("{at}.guests[{j}]"), g, i == 0 && j == 0))
+            .collect();
+        if let (Some(room_type), Some(board)) = (room_type, board) {
+            rooms.push(Room {
+                room_type,
+                board,
+                guests,
+            });
+        }
+    }
+    rooms
+}
+
+fn parse_guest(v: &mut Violations, at: &str, g: &GuestDraft, lead: bool) -> Option<Guest> {
+    let first_name = v.required(format!("{at}.first_name"), &g.first_name);
+    let last_name = v.required(format!("{at}.last_name"), &g.last_name);
+    let email = match g.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+        Some(e) => v
+            .check(
+                format!("{at}.email"),
+                "invalid_email",
+                EmailAddress::parse(e),
+            )
+            .map(Some)
+            .unwrap_or(None),
+        None if lead => {
+            v.add(
+                format!("{at}.email"),
+                "required",
+                "the lead guest needs an email address",
+            );
+            None
+        }
+        None => None,
+    };
+    Some(Guest {
+        first_name: first_name?.to_owned(),
+        last_name: last_name?.to_owned(),
+        email,
+    })
+}
+
+/// Where a booking stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookingStatus {
+    Pending,
+    Confirmed,
+    Rejected,
+    Failed,
+    CancellationPending,
+    Cancelled,
+}
+
+impl BookingStatus {
+    pub const ALL: &'static [BookingStatus] = &[
+        BookingStatus::Pending,
+        BookingStatus::Confirmed,
+        BookingStatus::Rejected,
+        BookingStatus::Failed,
+        BookingStatus::CancellationPending,
+        BookingStatus::Cancelled,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BookingStatus::Pending => "pending",
+            BookingStatus::Confirmed => "confirmed",
+            BookingStatus::Rejected => "rejected",
+            BookingStatus::Failed => "failed",
+            BookingStatus::CancellationPending => "cancellation_pending",
+            BookingStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// The state machine. Events that were already applied, or that arrive after a later state
+    /// made them moot, leave the status `Unchanged` — so applying an event twice, or events
+    /// out of order, is safe. Events that contradict the status are errors.
+    pub fn apply(self, event: &BookingEvent) -> Result<Transition, TransitionError> {
+        use BookingEvent as E;
+        use BookingStatus as S;
+        let next = match (self, event) {
+            (S::Pending | S::Failed, E::SupplierConfirmed { .. }) => S::Confirmed,
+            (S::Pending, E::SupplierRejected { .. }) => S::Rejected,
+            (S::Pending, E::SubmissionFailed { .. }) => S::Failed,
+            (S::Pending | S::Confirmed, E::CancellationRequested) => S::CancellationPending,
+            (S::Pending | S::Confirmed | S::CancellationPending, E::SupplierCancelled) => {
+                S::Cancelled
+            }
+            (S::CancellationPending, E::SupplierRejected { .. }) => S::Rejected,
+            // Already there, or overtaken by a later state.
+            (S::Confirmed, E::SupplierConfirmed { .. })
+            | (S::Rejected, E::SupplierRejected { .. })
+            | (S::Failed, E::SubmissionFailed { .. })
+            | (S::CancellationPending, E::CancellationRequested | E::SupplierConfirmed { .. })
+            | (S::Cancelled, _) => return Ok(Transition::Unchanged),
+            (from, event) => {
+                return Err(TransitionError {
+                    from,
+                    event: event.name(),
+                });
+            }
+        };
+        Ok(Transition::Changed(next))
+    }
+
+    /// No event moves a booking out of these.
+    pub fn is_final(&self) -> bool {
+        matches!(self, BookingStatus::Cancelled | BookingStatus::Rejected)
+    }
+}
+
+impl FromStr for BookingStatus {
+    type Err = crate::codes::UnknownCode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| crate::codes::UnknownCode {
+                kind: "BookingStatus",
+                allowed: Self::ALL.iter().map(|st| st.as_str()).collect(),
+            })
+    }
+}
+
+impl fmt::Display for BookingStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Something that happened to a booking.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BookingEvent {
+    SupplierConfirmed { supplier_reference: String },
+    SupplierRejected { reason: String },
+    SubmissionFailed { reason: String },
+    CancellationRequested,
+    SupplierCancelled,
+}
+
+impl BookingEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            BookingEvent::SupplierConfirmed { .. } => "supplier_confirmed",
+            BookingEvent::SupplierRejected { .. } => "supplier_rejected",
+            BookingEvent::SubmissionFailed { .. } => "submission_failed",
+            BookingEvent::CancellationRequested => "cancellation_requested",
+            BookingEvent::SupplierCancelled => "supplier_cancelled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Changed(BookingStatus),
+    Unchanged,
+}
+
+/// An event that a booking in status `from` cannot take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a {from} booking cannot take {event}")]
+pub struct TransitionError {
+    pub from: BookingStatus,
+    pub event: &'static str,
+}
+
+/// A booking as bookhub keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Booking {
+    pub id: BookingId,
+    pub agency_id: AgencyId,
+    pub status: BookingStatus,
+    pub details: NewBooking,
+    pub supplier_reference: Option<String>,
+    pub status_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Booking {
+    /// A freshly accepted booking: `pending`, not yet sent to the supplier.
+    pub fn accept(agency_id: AgencyId, details: NewBooking, now: DateTime<Utc>) -> Self {
+        Booking {
+            id: BookingId::generate(),
+            agency_id,
+            status: BookingStatus::Pending,
+            details,
+            supplier_reference: None,
+            status_reason: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    pub(crate) fn draft() -> BookingDraft {
+        BookingDraft {
+            supplier: "sandbox".into(),
+            hotel_code: "PMI-00042".into(),
+            check_in: "2027-03-15".into(),
+            check_out: "2027-03-18".into(),
+            rooms: vec![RoomDraft {
+                room_type: "DBL".into(),
+                board: "BB".into(),
+                guests: vec![GuestDraft {
+                    first_name: "Ana".into(),
+                    last_name: "Pérez".into(),
+                    email: Some("ana@example.com".into()),
+                }],
+            }],
+            total_amount: "450.00".into(),
+            total_currency: "EUR".into(),
+            client_reference: Some("AG-123".into()),
+        }
+    }
+
+    fn known(code: &SupplierCode) -> bool {
+        code.as_str() == "sandbox"
+    }
+
+    fn fields(result: Result<NewBooking, Vec<FieldError>>) -> Vec<(String, &'static str)> {
+        result
+            .unwrap_err()
+            .into_iter()
+            .map(|e| (e.field, e.code))
+            .collect()
+    }
+
+    #[test]
+    fn a_good_draft_parses() {
+        let b = NewBooking::parse(&draft(), known).unwrap();
+        assert_eq!(b.total.minor_units(), 45_000);
+        assert_eq!(
+            b.lead_guest().email.as_ref().unwrap().as_str(),
+            "ana@example.com"
+        );
+    }
+
+    #[test]
+    fn every_violation_is_listed_with_its_path() {
+        let mut d = draft();
+        d.supplier = "nowhere".into();
+        d.check_out = "2027-03-15".into();
+        d.rooms[0].room_type = "PENTHOUSE".into();
+        d.rooms[0].guests[0].email = None;
+        d.rooms.push(RoomDraft {
+            room_type: "SGL".into(),
+            board: "XX".into(),
+            guests: vec![],
+        });
+        d.total_currency = "EURO".into();
+        assert_eq!(
+            fields(NewBooking::parse(&d, known)),
+            [
+                ("supplier".to_owned(), "unknown_supplier"),
+                ("check_out".to_owned(), "stay_dates"),
+                ("rooms[0].room_type".to_owned(), "unknown_code"),
+                ("rooms[0].guests[0].email".to_owned(), "required"),
+                ("rooms[1].board".to_owned(), "unknown_code"),
+                ("rooms[1].guests".to_owned(), "required"),
+                ("total.currency".to_owned(), "unknown_currency"),
+            ]
+        );
+    }
+
+    #[test]
+    fn amounts_must_be_positive_and_fit_the_currency() {
+        let mut d = draft();
+        d.total_amount = "0.00".into();
+        assert_eq!(
+            fields(NewBooking::parse(&d, known)),
+            [("total.amount".to_owned(), "invalid_amount")]
+        );
+        d.total_amount = "10.5".into();
+        d.total_currency = "JPY".into();
+        assert_eq!(
+            fields(NewBooking::parse(&d, known)),
+            [("total.amount".to_owned(), "minor_units")]
+        );
+    }
+
+    fn any_event() -> impl Strategy<Value = BookingEvent> {
+        prop_oneof![
+            "[A-Z]{2}-[0-9]{3}".prop_map(|r| BookingEvent::SupplierConfirmed {
+                supplier_reference: r
+            }),
+            Just(BookingEvent::SupplierRejected {
+                reason: "no_availability".into()
+            }),
+            Just(BookingEvent::SubmissionFailed {
+                reason: "timeout".into()
+            }),
+            Just(BookingEvent::CancellationRequested),
+            Just(BookingEvent::SupplierCancelled),
+        ]
+    }
+
+    fn any_status() -> impl Strategy<Value = BookingStatus> {
+        proptest::sample::select(BookingStatus::ALL)
+    }
+
+    fn run(mut status: BookingStatus, events: &[BookingEvent]) -> BookingStatus {
+        for e in events {
+            if let Ok(Transition::Changed(next)) = status.apply(e) {
+                status = next;
+            }
+        }
+        status
+    }
+
+    proptest! {
+        #[test]
+        fn applying_an_event_twice_is_applying_it_once(status in any_status(), events in prop::collection::vec(any_event(), 0..12)) {
+            let doubled: Vec<_> = events.iter().flat_map(|e| [e.clone(), e.clone()]).collect();
+            prop_assert_eq!(run(status, &events), run(status, &doubled));
+        }
+
+        #[test]
+        fn final_statuses_are_never_left(status in any_status(), events in prop::collection::vec(any_event(), 0..12)) {
+            if status.is_final() {
+                prop_assert_eq!(run(status, &events), status);
+            }
+        }
+
+        #[test]
+        fn a_changed_status_is_a_different_one(status in any_status(), event in any_event()) {
+            if let Ok(Transition::Changed(next)) = status.apply(&event) {
+                prop_assert_ne!(next, status);
+            }
+        }
+    }
+
+    #[test]
+    fn illegal_transitions_are_typed_errors() {
+        let err = BookingStatus::Rejected
+            .apply(&BookingEvent::CancellationRequested)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            TransitionError {
+                from: BookingStatus::Rejected,
+                event: "cancellation_requested"
+            }
+        );
+        assert!(
+            BookingStatus::Confirmed
+                .apply(&BookingEvent::SupplierRejected { reason: "x".into() })
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_confirmation_after_cancellation_leaves_it_cancelled() {
+        assert_eq!(
+            BookingStatus::Cancelled.apply(&BookingEvent::SupplierConfirmed {
+                supplier_reference: "JR-1".into()
+            }),
+            Ok(Transition::Unchanged)
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! bookhub's domain: pure types and rules, no IO.
+//!
+//! Everything that crosses the edge is parsed into these types first (see [`booking::BookingDraft`]),
+//! so the rest of the system only ever handles values that already obey the rules.
+
+pub mod booking;
+pub mod codes;
+pub mod ids;
+pub mod money;
+pub mod validation;
+
+pub use booking::{Booking, BookingDraft, BookingEvent, BookingStatus, NewBooking, Transition};
+pub use codes::{Board, RoomType};
+pub use ids::{AgencyId, ApiKeyId, BookingId, SupplierCode};
+pub use money::{Currency, Money};
+pub use validation::{FieldError, Violations};
