@@ -1,1 +1,4 @@
+//! Implementations of bookhub's ports. `store` is the database: sea-orm for reads and plain
+//! updates, sqlx transactions where rows and queued jobs must commit together.
 
+pub mod store;

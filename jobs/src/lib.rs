@@ -1,1 +1,49 @@
+//! bookhub's background jobs. Each job type names its queue and how it is enqueued; a job's
+//! idempotency key makes queueing the same logical job twice a no-op in the database.
+//!
+//! The handlers that run these jobs (supplier calls through the adapters) come with the
+//! supplier integrations; the jobs are already written, in the same transaction as the rows
+//! that call for them, from the moment a booking is accepted.
 
+use adapters::store::queue::EnqueuedJob;
+use domain::{Booking, BookingId};
+use serde::{Deserialize, Serialize};
+
+/// Sends a freshly accepted booking to its supplier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitBooking {
+    pub booking_id: BookingId,
+}
+
+impl SubmitBooking {
+    pub const QUEUE: &'static str = "bookhub.submit_booking";
+
+    /// One submit job per booking, ever.
+    pub fn for_booking(booking: &Booking) -> EnqueuedJob {
+        enqueued(Self::QUEUE, &SubmitBooking { booking_id: booking.id.clone() }, booking.id.to_string())
+    }
+}
+
+/// Cancels a booking at its supplier after the agency asked to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelBooking {
+    pub booking_id: BookingId,
+}
+
+impl CancelBooking {
+    pub const QUEUE: &'static str = "bookhub.cancel_booking";
+
+    /// One cancel job per cancellation request (a booking's status changes once per request).
+    pub fn for_booking(booking: &Booking) -> EnqueuedJob {
+        let key = format!("{}:{}", booking.id, booking.updated_at.timestamp_micros());
+        enqueued(Self::QUEUE, &CancelBooking { booking_id: booking.id.clone() }, key)
+    }
+}
+
+fn enqueued(queue: &'static str, job: &impl Serialize, idempotency_key: String) -> EnqueuedJob {
+    EnqueuedJob {
+        queue,
+        payload: serde_json::to_vec(job).expect("job types serialise to JSON"),
+        idempotency_key,
+    }
+}

@@ -1,1 +1,16 @@
+//! bookhub's schema. Every migration runs on Postgres and on SQLite; `bookhub migrate` applies
+//! them (and `serve` does so at start-up). The job queue's own tables belong to apalis and are
+//! set up next to these by the store.
 
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_initial::Migration)]
+    }
+}

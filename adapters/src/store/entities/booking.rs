@@ -1,0 +1,28 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "bookings")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub agency_id: String,
+    pub supplier: String,
+    pub hotel_code: String,
+    pub check_in: Date,
+    pub check_out: Date,
+    pub status: String,
+    pub total_minor: i64,
+    pub currency: String,
+    pub client_reference: Option<String>,
+    pub rooms: Json,
+    pub supplier_reference: Option<String>,
+    pub status_reason: Option<String>,
+    pub version: i32,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,174 @@
+//! The booking intake: a group commit for `POST /v1/bookings`.
+//!
+//! Each request hands its rows to a writer and waits. A writer takes every request that is
+//! waiting (up to `max_batch`), writes their idempotency records, bookings and submit jobs with
+//! one multi-row statement per table in one transaction, and only after the commit answers
+//! each request. Under load many requests share one commit; alone, a request waits for nobody.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use domain::Booking;
+use sqlx::QueryBuilder;
+use sqlx::types::Json;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::bookings::{push_jobs, rooms_json};
+use super::idempotency::IdempotencyRecord;
+use super::queue::EnqueuedJob;
+use super::{Database, Pool, StoreError, with_pool};
+
+/// Everything one accepted booking writes.
+#[derive(Debug, Clone)]
+pub struct IntakeItem {
+    pub booking: Booking,
+    pub idempotency: IdempotencyRecord,
+    pub submit_job: EnqueuedJob,
+}
+
+/// What the intake did with an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntakeOutcome {
+    /// Booking, idempotency record and job are committed.
+    Created,
+    /// The agency already used this idempotency key: nothing was written.
+    KeyTaken,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct IntakeConfig {
+    /// Most requests written in one transaction.
+    pub max_batch: usize,
+    /// Writers working at once: one can commit while the next gathers its batch.
+    pub writers: usize,
+}
+
+type Reply = oneshot::Sender<Result<IntakeOutcome, StoreError>>;
+
+#[derive(Debug, Clone)]
+pub struct BookingIntake {
+    queue: mpsc::Sender<(IntakeItem, Reply)>,
+}
+
+impl BookingIntake {
+    /// Starts the writers; they stop when every handle to the intake is dropped.
+    pub fn start(db: Database, config: IntakeConfig) -> Self {
+        let (queue, rx) = mpsc::channel(config.max_batch * config.writers.max(1) * 4);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..config.writers.max(1) {
+            tokio::spawn(run_writer(db.clone(), rx.clone(), config.max_batch.max(1)));
+        }
+        BookingIntake { queue }
+    }
+
+    /// Writes the item durably (or finds its key taken); returns after the commit.
+    pub async fn submit(&self, item: IntakeItem) -> Result<IntakeOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.send((item, reply)).await.map_err(|_| StoreError::WriterGone)?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+async fn run_writer(db: Database, rx: Arc<Mutex<mpsc::Receiver<(IntakeItem, Reply)>>>, max_batch: usize) {
+    loop {
+        let mut batch = Vec::with_capacity(max_batch);
+        {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            batch.push(first);
+            while batch.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+        }
+        let (items, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        for (reply, outcome) in replies.into_iter().zip(write(db.pool(), &items).await) {
+            // The requester may have gone (client hung up); the rows are committed regardless.
+            let _ = reply.send(outcome);
+        }
+    }
+}
+
+/// Writes the batch; if the shared transaction fails, writes each item alone so that one bad
+/// item fails only itself.
+async fn write(pool: &Pool, items: &[IntakeItem]) -> Vec<Result<IntakeOutcome, StoreError>> {
+    match write_batch(pool, items).await {
+        Ok(taken) => taken,
+        Err(e) if items.len() == 1 => {
+            tracing::error!(error = %e, "booking intake write failed");
+            vec![Err(e)]
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, batch.size = items.len(), "batched write failed; writing items one by one");
+            let mut outcomes = Vec::with_capacity(items.len());
+            for item in items {
+                outcomes.extend(Box::pin(write(pool, std::slice::from_ref(item))).await);
+            }
+            outcomes
+        }
+    }
+}
+
+async fn write_batch(pool: &Pool, items: &[IntakeItem]) -> Result<Vec<Result<IntakeOutcome, StoreError>>, StoreError> {
+    with_pool!(pool, p => {
+        let mut tx = p.begin().await?;
+
+        let mut keys = QueryBuilder::new(
+            r#"INSERT INTO idempotency_keys (agency_id, "key", request_hash, response_status, response_body, created_at, expires_at) "#,
+        );
+        keys.push_values(items, |mut row, item| {
+            let r = &item.idempotency;
+            row.push_bind(r.agency_id.to_string())
+                .push_bind(r.key.clone())
+                .push_bind(r.request_hash.clone())
+                .push_bind(r.response_status as i16)
+                .push_bind(r.response_body.clone())
+                .push_bind(r.created_at)
+                .push_bind(r.expires_at);
+        });
+        keys.push(r#" ON CONFLICT (agency_id, "key") DO NOTHING RETURNING agency_id, "key""#);
+        let mut inserted: HashSet<(String, String)> = keys.build_query_as().fetch_all(&mut *tx).await?.into_iter().collect();
+        // The statement inserted each key once; the first item carrying it owns it.
+        let is_new: Vec<bool> = items
+            .iter()
+            .map(|item| inserted.remove(&(item.idempotency.agency_id.to_string(), item.idempotency.key.clone())))
+            .collect();
+
+        let fresh: Vec<&IntakeItem> = items.iter().zip(&is_new).filter(|(_, new)| **new).map(|(item, _)| item).collect();
+        if !fresh.is_empty() {
+            let mut bookings = QueryBuilder::new(
+                "INSERT INTO bookings (id, agency_id, supplier, hotel_code, check_in, check_out, status, total_minor, currency, \
+                 client_reference, rooms, supplier_reference, status_reason, version, created_at, updated_at) ",
+            );
+            bookings.push_values(&fresh, |mut row, item| {
+                let b = &item.booking;
+                row.push_bind(b.id.to_string())
+                    .push_bind(b.agency_id.to_string())
+                    .push_bind(b.details.supplier.to_string())
+                    .push_bind(b.details.hotel_code.clone())
+                    .push_bind(b.details.check_in)
+                    .push_bind(b.details.check_out)
+                    .push_bind(b.status.as_str())
+                    .push_bind(b.details.total.minor_units())
+                    .push_bind(b.details.total.currency().code())
+                    .push_bind(b.details.client_reference.clone())
+                    .push_bind(Json(rooms_json(&b.details.rooms)))
+                    .push_bind(b.supplier_reference.clone())
+                    .push_bind(b.status_reason.clone())
+                    .push_bind(0_i32)
+                    .push_bind(b.created_at)
+                    .push_bind(b.updated_at);
+            });
+            bookings.build().execute(&mut *tx).await?;
+            let jobs: Vec<EnqueuedJob> = fresh.iter().map(|item| item.submit_job.clone()).collect();
+            push_jobs(&mut *tx, &jobs).await?;
+        }
+        tx.commit().await?;
+        Ok(is_new
+            .into_iter()
+            .map(|new| Ok(if new { IntakeOutcome::Created } else { IntakeOutcome::KeyTaken }))
+            .collect())
+    })
+}

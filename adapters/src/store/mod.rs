@@ -1,0 +1,133 @@
+//! The database: one pool per process, shared by sea-orm, the intake and the apalis queue.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::{DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+pub mod agencies;
+pub mod api_keys;
+pub mod bookings;
+pub mod entities;
+pub mod idempotency;
+pub mod intake;
+pub mod queue;
+
+/// What can go wrong in the store. Callers map these to their own errors; none is shown raw
+/// to an API client.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Orm(#[from] sea_orm::DbErr),
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("queue error: {0}")]
+    Queue(String),
+    #[error("stored row {0} does not parse: {1}")]
+    Corrupt(String, String),
+    #[error("the row changed meanwhile; try again")]
+    Conflict,
+    #[error("batched write failed: {0}")]
+    Batch(String),
+    #[error("the database writer has stopped")]
+    WriterGone,
+    #[error("unsupported database url (expected sqlite:// or postgres://)")]
+    UnsupportedUrl,
+}
+
+/// The raw pool behind sea-orm, for statements that must share a transaction with the queue.
+#[derive(Debug, Clone)]
+pub enum Pool {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+/// Runs `$body` with `$pool` bound to the concrete sqlx pool, once per backend: the same SQL
+/// text (written with sqlx's `QueryBuilder`, which knows each backend's placeholders) type-checks
+/// against each driver.
+macro_rules! with_pool {
+    ($pool:expr, $p:ident => $body:expr) => {
+        match $pool {
+            $crate::store::Pool::Postgres($p) => $body,
+            $crate::store::Pool::Sqlite($p) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+#[derive(Debug, Clone)]
+pub struct Database {
+    orm: DatabaseConnection,
+    pool: Pool,
+}
+
+impl Database {
+    /// Connects to `sqlite://…` (created if missing, WAL, fully synchronous commits) or
+    /// `postgres://…`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let pool = if url.starts_with("sqlite:") {
+            Pool::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(max_connections)
+                    .connect_with(sqlite_options(url)?)
+                    .await?,
+            )
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Pool::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(PgConnectOptions::from_str(url)?)
+                    .await?,
+            )
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        let orm = match &pool {
+            Pool::Postgres(p) => SqlxPostgresConnector::from_sqlx_postgres_pool(p.clone()),
+            Pool::Sqlite(p) => SqlxSqliteConnector::from_sqlx_sqlite_pool(p.clone()),
+        };
+        Ok(Database { orm, pool })
+    }
+
+    pub fn orm(&self) -> &DatabaseConnection {
+        &self.orm
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Applies bookhub's migrations and the queue's own.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        Migrator::up(&self.orm, None).await?;
+        queue::setup(&self.pool).await
+    }
+
+    /// How many of bookhub's migrations are not applied yet (0 when ready).
+    pub async fn pending_migrations(&self) -> Result<usize, StoreError> {
+        Ok(Migrator::get_pending_migrations(&self.orm).await?.len())
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        Ok(self.orm.ping().await?)
+    }
+
+    pub async fn close(&self) {
+        with_pool!(&self.pool, p => p.close().await)
+    }
+}
+
+fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
+    Ok(SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // Durability before acknowledgement: every commit reaches the disk.
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true))
+}

@@ -1,0 +1,89 @@
+//! The job queue lives in bookhub's own database (apalis-postgres / apalis-sqlite), so a job can
+//! be written in the same transaction as the rows that call for it: nothing is lost between
+//! a commit and the queue.
+
+use apalis_core::task::builder::TaskBuilder;
+use sqlx::sqlite::SqlitePoolOptions;
+use sqlx::{PgConnection, SqliteConnection};
+
+use super::{Pool, StoreError};
+
+/// A job to enqueue: its queue, its JSON payload, and a key unique per queue so that the same
+/// logical job can never be queued twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnqueuedJob {
+    pub queue: &'static str,
+    pub payload: Vec<u8>,
+    pub idempotency_key: String,
+}
+
+fn task(job: &EnqueuedJob) -> apalis_core::task::Task<Vec<u8>> {
+    TaskBuilder::new(job.payload.clone()).idempotency_key(&job.idempotency_key).build()
+}
+
+/// Creates or upgrades the queue's tables.
+pub(crate) async fn setup(pool: &Pool) -> Result<(), StoreError> {
+    let queue_err = |e: apalis_postgres::Error| StoreError::Queue(e.to_string());
+    match pool {
+        Pool::Postgres(p) => apalis_postgres::PostgresStorage::setup(p).await.map_err(queue_err),
+        Pool::Sqlite(p) => {
+            // apalis's setup turns `synchronous` off on the connection it runs on; give it a
+            // connection of its own so bookhub's connections keep fully synchronous commits.
+            let own = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with((*p.connect_options()).clone())
+                .await?;
+            let result = apalis_sqlite::SqliteStorage::setup(&own).await;
+            own.close().await;
+            result.map_err(|e| StoreError::Queue(e.to_string()))
+        }
+    }
+}
+
+pub(crate) async fn push_postgres(conn: &mut PgConnection, jobs: &[EnqueuedJob]) -> Result<(), StoreError> {
+    for queue in distinct_queues(jobs) {
+        let tasks = jobs.iter().filter(|j| j.queue == queue).map(task).collect();
+        apalis_postgres::queries::push_tasks(conn, queue, tasks)
+            .await
+            .map_err(|e| StoreError::Queue(e.to_string()))?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn push_sqlite(conn: &mut SqliteConnection, jobs: &[EnqueuedJob]) -> Result<(), StoreError> {
+    for queue in distinct_queues(jobs) {
+        let tasks: Vec<_> = jobs.iter().filter(|j| j.queue == queue).map(task).collect();
+        apalis_sqlite::queries::push_tasks(conn, queue, &tasks)
+            .await
+            .map_err(|e| StoreError::Queue(e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn distinct_queues(jobs: &[EnqueuedJob]) -> Vec<&'static str> {
+    let mut queues: Vec<_> = jobs.iter().map(|j| j.queue).collect();
+    queues.sort_unstable();
+    queues.dedup();
+    queues
+}
+
+/// How many jobs a queue holds, by status — for operations and tests.
+pub async fn count(pool: &Pool, queue: &str, idempotency_key: Option<&str>) -> Result<i64, StoreError> {
+    let n = match pool {
+        Pool::Postgres(p) => {
+            sqlx::query_scalar("SELECT count(*) FROM apalis.jobs WHERE job_type = $1 AND ($2::text IS NULL OR idempotency_key = $2)")
+                .bind(queue)
+                .bind(idempotency_key)
+                .fetch_one(p)
+                .await?
+        }
+        Pool::Sqlite(p) => {
+            sqlx::query_scalar("SELECT count(*) FROM Jobs WHERE job_type = ?1 AND (?2 IS NULL OR idempotency_key = ?2)")
+                .bind(queue)
+                .bind(idempotency_key)
+                .fetch_one(p)
+                .await?
+        }
+    };
+    Ok(n)
+}
