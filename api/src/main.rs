@@ -1,1 +1,137 @@
-fn main(){}
+//! The `bookhub` binary: `serve` (the default way to run it), `migrate`, `agency create`,
+//! `key create` and `openapi`.
+
+use std::process::ExitCode;
+
+use adapters::store::api_keys::Role;
+use adapters::store::{Database, agencies};
+use anyhow::{Context, bail};
+use api::auth::issue_key;
+use api::{Application, Settings};
+use clap::{Parser, Subcommand};
+use domain::AgencyId;
+use domain::validation::EmailAddress;
+use serde_json::json;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(name = "bookhub", version, about = "B2B booking-integration hub")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply migrations and serve the API (SQLite by default; see bookhub.example.toml).
+    Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Manage agencies.
+    Agency {
+        #[command(subcommand)]
+        command: AgencyCommand,
+    },
+    /// Manage API keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AgencyCommand {
+    /// Create an agency and its first API key; prints {"agency_id", "api_key"}.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = parse_email)]
+        email: Option<String>,
+        #[arg(long, value_parser = parse_url)]
+        callback_url: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Create an API key; prints {"api_key"}. The key is shown only this once.
+    Create {
+        #[arg(long, value_parser = |s: &str| s.parse::<Role>())]
+        role: Role,
+        /// The agency, for `--role agency`.
+        #[arg(long)]
+        agency: Option<AgencyId>,
+    },
+}
+
+fn parse_email(s: &str) -> Result<String, String> {
+    EmailAddress::parse(s).map(|e| e.as_str().to_owned()).map_err(|e| e.to_string())
+}
+
+fn parse_url(s: &str) -> Result<String, String> {
+    if (s.starts_with("https://") || s.starts_with("http://")) && s.len() > 8 {
+        Ok(s.to_owned())
+    } else {
+        Err("must be an http:// or https:// URL".into())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Openapi = cli.command {
+        print!("{}", api::openapi::document());
+        return ExitCode::SUCCESS;
+    }
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("bookhub: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    match runtime.block_on(run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bookhub: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    if let Command::Serve = command {
+        let app = Application::build(settings).await?;
+        return app.run_until_stopped().await.context("serving");
+    }
+    let db = Database::connect(&settings.database_url, 2).await.context("connecting to the database")?;
+    db.migrate().await.context("applying migrations")?;
+    match command {
+        Command::Serve | Command::Openapi => unreachable!("handled above"),
+        Command::Migrate => eprintln!("bookhub: migrations applied"),
+        Command::Agency { command: AgencyCommand::Create { name, email, callback_url } } => {
+            if name.trim().is_empty() {
+                bail!("--name must not be empty");
+            }
+            let agency = agencies::create(&db, name.trim(), email.as_deref(), callback_url.as_deref()).await?;
+            let api_key = issue_key(&db, Role::Agency, Some(&agency.id)).await?;
+            println!("{}", json!({"agency_id": agency.id, "api_key": api_key}));
+        }
+        Command::Key { command: KeyCommand::Create { role, agency } } => {
+            match (role, &agency) {
+                (Role::Agency, None) => bail!("--role agency needs --agency ag_…"),
+                (Role::Agency, Some(id)) if agencies::find(&db, id).await?.is_none() => bail!("no agency {id}"),
+                (Role::Staff | Role::Finance | Role::Admin, Some(_)) => bail!("--agency goes only with --role agency"),
+                _ => {}
+            }
+            let api_key = issue_key(&db, role, agency.as_ref()).await?;
+            println!("{}", json!({"api_key": api_key}));
+        }
+    }
+    db.close().await;
+    Ok(())
+}

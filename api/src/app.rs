@@ -1,0 +1,148 @@
+//! Building and running the app: database, migrations, the intake writers, background
+//! maintenance and the HTTP server, with graceful shutdown.
+
+use std::collections::HashSet;
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use adapters::store::intake::{BookingIntake, IntakeConfig};
+use adapters::store::{Database, idempotency};
+use anyhow::Context;
+use domain::SupplierCode;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::KeyCache;
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::extract::{BodyLimit, path_config, query_config};
+use crate::idempotency::InFlight;
+use crate::openapi::ApiDoc;
+use crate::routes::{bookings, health};
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    pub db: Database,
+    pub intake: BookingIntake,
+    pub in_flight: InFlight,
+    pub keys: KeyCache,
+    pub suppliers: HashSet<SupplierCode>,
+    pub idempotency_ttl_hours: u32,
+}
+
+/// A running bookhub: the HTTP server and its background tasks.
+pub struct Application {
+    port: u16,
+    server: Server,
+    db: Database,
+    maintenance: JoinHandle<()>,
+}
+
+impl Application {
+    /// Connects, migrates, starts the intake and maintenance, and binds `settings.listen`
+    /// (port 0 picks a free one). Nothing is served until [`Application::run_until_stopped`].
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = Database::connect(&settings.database_url, settings.database_max_connections)
+            .await
+            .context("connecting to the database")?;
+        db.migrate().await.context("applying migrations")?;
+        Self::build_with(settings, db)
+    }
+
+    /// As [`Application::build`], on a database that is already connected and migrated.
+    pub fn build_with(settings: Settings, db: Database) -> anyhow::Result<Self> {
+        let intake = BookingIntake::start(
+            db.clone(),
+            IntakeConfig { max_batch: settings.intake.max_batch, writers: settings.intake.writers },
+        );
+        let state = web::Data::new(AppState {
+            db: db.clone(),
+            intake,
+            in_flight: InFlight::default(),
+            keys: KeyCache::new(Duration::from_secs(30)),
+            suppliers: settings.supplier_codes().into_iter().collect(),
+            idempotency_ttl_hours: settings.idempotency.ttl_hours,
+        });
+        let maintenance = tokio::spawn(purge_idempotency_records(db.clone(), Duration::from_secs(settings.idempotency.purge_interval_secs)));
+
+        let listener = TcpListener::bind(settings.listen).with_context(|| format!("binding {}", settings.listen))?;
+        let port = listener.local_addr()?.port();
+        let body_limit = BodyLimit(settings.body_limit_bytes);
+        let openapi = ApiDoc::openapi();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(body_limit)
+                .app_data(query_config())
+                .app_data(path_config())
+                .wrap(from_fn(request_id))
+                .configure(health::register)
+                .service(web::resource("/docs").to(|| async { HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish() }))
+                .service(SwaggerUi::new("/docs/{_:.*}").url("/v1/openapi.json", openapi.clone()))
+                .service(web::scope("/v1").service(bookings::scope()))
+                .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound("resource")) }))
+        })
+        .shutdown_timeout(10);
+        if settings.http_workers > 0 {
+            server = server.workers(settings.http_workers);
+        }
+        let server = server.listen(listener)?.run();
+        tracing::info!(port, "bookhub listening");
+        Ok(Application { port, server, db, maintenance })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server gracefully from elsewhere (tests, a supervisor).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until a stop signal (SIGINT, SIGTERM) or [`ServerHandle::stop`], then drains.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.maintenance.abort();
+        self.db.close().await;
+        result
+    }
+}
+
+/// Deletes expired idempotency records every `every`.
+async fn purge_idempotency_records(db: Database, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match idempotency::purge_expired(&db, chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "expired idempotency records purged"),
+            Err(e) => tracing::warn!(error = %e, "purging idempotency records failed"),
+        }
+    }
+}
+
+/// Echoes the caller's `X-Request-Id`, or makes one up, on every response, and runs the
+/// request inside a span carrying it.
+async fn request_id(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+    let id = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .filter(|v| v.len() <= 128 && v.as_bytes().iter().all(|b| b.is_ascii_graphic()))
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("a UUID is a valid header"));
+    // The span names the request, never the caller: no addresses, keys or bodies in logs.
+    let span = tracing::info_span!("http.request", http.method = %req.method(), http.path = %req.path(), request.id = ?id);
+    let mut response = next.call(req).instrument(span).await?;
+    response.headers_mut().insert(X_REQUEST_ID, id);
+    Ok(response)
+}

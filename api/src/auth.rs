@@ -1,0 +1,119 @@
+//! API keys: `Authorization: Bearer <key>`. Keys carry 256 random bits and are shown once;
+//! only their SHA-256 is stored (a slow hash adds nothing against keys this random).
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use adapters::store::api_keys::{self, ApiKeyRecord, Role};
+use adapters::store::bookings::{self, Scope};
+use adapters::store::{Database, StoreError};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use domain::AgencyId;
+use futures::future::LocalBoxFuture;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+
+const KEY_PREFIX: &str = "bkh_";
+
+/// A new secret key, `bkh_` and 43 URL-safe characters.
+pub fn generate_key() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// Creates a key for `role` (and its agency, for agency keys); returns the secret, shown once.
+pub async fn issue_key(db: &Database, role: Role, agency_id: Option<&AgencyId>) -> Result<String, StoreError> {
+    let key = generate_key();
+    api_keys::create(db, role, agency_id, &hash_key(&key)).await?;
+    Ok(key)
+}
+
+/// Recently seen keys, so most requests need no database round trip to authenticate.
+#[derive(Debug)]
+pub struct KeyCache {
+    ttl: Duration,
+    known: RwLock<HashMap<String, (ApiKeyRecord, Instant)>>,
+}
+
+impl KeyCache {
+    pub fn new(ttl: Duration) -> Self {
+        KeyCache { ttl, known: RwLock::new(HashMap::new()) }
+    }
+
+    async fn lookup(&self, db: &Database, key: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let hash = hash_key(key);
+        if let Some((record, at)) = self.known.read().expect("key cache lock").get(&hash) {
+            if at.elapsed() < self.ttl {
+                return Ok(Some(record.clone()));
+            }
+        }
+        let found = api_keys::find_by_hash(db, &hash).await?;
+        let mut known = self.known.write().expect("key cache lock");
+        match &found {
+            Some(record) => {
+                known.insert(hash, (record.clone(), Instant::now()));
+            }
+            None => {
+                known.remove(&hash);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Who is calling, from their API key.
+#[derive(Debug, Clone)]
+pub struct Caller(pub ApiKeyRecord);
+
+impl Caller {
+    /// The caller's agency; only agency keys act for an agency.
+    pub fn agency(&self) -> Result<&AgencyId, ApiError> {
+        match (&self.0.role, &self.0.agency_id) {
+            (Role::Agency, Some(agency)) => Ok(agency),
+            _ => Err(ApiError::Forbidden("only an agency's API key can do this")),
+        }
+    }
+
+    /// Which bookings the caller may see: an agency its own, staff and admins all.
+    pub fn booking_scope(&self) -> Result<Scope, ApiError> {
+        match self.0.role {
+            Role::Agency => self.agency().map(bookings::for_agency),
+            Role::Staff | Role::Admin => Ok(Scope::All),
+            Role::Finance => Err(ApiError::Forbidden("finance keys read reports, not bookings")),
+        }
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let key = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|k| k.trim().to_owned())
+            .filter(|k| k.starts_with(KEY_PREFIX));
+        let state = req.app_data::<web::Data<crate::app::AppState>>().cloned();
+        Box::pin(async move {
+            let (Some(key), Some(state)) = (key, state) else {
+                return Err(ApiError::Unauthorized);
+            };
+            state.keys.lookup(&state.db, &key).await?.map(Caller).ok_or(ApiError::Unauthorized)
+        })
+    }
+}

@@ -1,0 +1,192 @@
+//! Settings: defaults → `bookhub.toml` (or the file named by `BOOKHUB_CONFIG`) → `BOOKHUB_*`
+//! environment variables, with `__` between levels (`BOOKHUB_SUPPLIERS__JSONREST__BASE_URL`).
+//! Validated once at start-up; secrets are never logged.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use domain::SupplierCode;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    /// `sqlite://FILE?mode=rwc` (the default, embedded) or `postgres://USER@HOST/DB`.
+    pub database_url: String,
+    pub database_max_connections: u32,
+    /// Address the HTTP API listens on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub http_workers: usize,
+    /// Largest request body accepted, in bytes (413 beyond).
+    pub body_limit_bytes: usize,
+    pub idempotency: IdempotencySettings,
+    pub intake: IntakeSettings,
+    /// One table per supplier, keyed by the supplier's code.
+    pub suppliers: BTreeMap<String, SupplierSettings>,
+    /// A tracing filter such as `info` or `bookhub=debug,info` (`RUST_LOG` wins when set).
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdempotencySettings {
+    /// How long a completed request's response is kept for replay.
+    pub ttl_hours: u32,
+    /// How often expired records are purged.
+    pub purge_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IntakeSettings {
+    /// Most bookings written in one shared transaction.
+    pub max_batch: usize,
+    /// Concurrent writer transactions.
+    pub writers: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SupplierKind {
+    Jsonrest,
+    Ota,
+    Sandbox,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SupplierSettings {
+    /// The protocol; defaults to the table's name when that is a protocol's name.
+    #[serde(default)]
+    pub kind: Option<SupplierKind>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            database_url: "sqlite://bookhub.db?mode=rwc".into(),
+            database_max_connections: 16,
+            listen: ([127, 0, 0, 1], 8080).into(),
+            http_workers: 0,
+            body_limit_bytes: 1024 * 1024,
+            idempotency: IdempotencySettings { ttl_hours: 24, purge_interval_secs: 300 },
+            intake: IntakeSettings { max_batch: 128, writers: 2 },
+            suppliers: BTreeMap::from([("sandbox".into(), SupplierSettings { kind: Some(SupplierKind::Sandbox) })]),
+            log: "info".into(),
+        }
+    }
+}
+
+/// A setting that cannot be used, named as the operator would set it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting `{path}` (env {env}): {message}")]
+pub struct ConfigError {
+    pub path: String,
+    pub env: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(path: &str, message: impl Into<String>) -> Self {
+        ConfigError {
+            path: path.to_owned(),
+            env: format!("BOOKHUB_{}", path.replace('.', "__").to_uppercase()),
+            message: message.into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the layers in order and validates the result.
+    pub fn load() -> Result<Self, ConfigError> {
+        let file = std::env::var_os("BOOKHUB_CONFIG").map(PathBuf::from).unwrap_or_else(|| "bookhub.toml".into());
+        let figment = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("BOOKHUB_").split("__").ignore(&["config", "test_postgres_url"]));
+        Self::from_figment(figment)
+    }
+
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let settings: Settings = figment.extract().map_err(|e| {
+            let path = e.path.join(".");
+            let message = e.kind.to_string();
+            ConfigError::new(if path.is_empty() { "(root)" } else { &path }, message)
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let db = &self.database_url;
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres:") || db.starts_with("postgresql:")) {
+            return Err(ConfigError::new("database_url", "must start with sqlite: or postgres:"));
+        }
+        if self.database_max_connections == 0 {
+            return Err(ConfigError::new("database_max_connections", "must be at least 1"));
+        }
+        if self.body_limit_bytes == 0 {
+            return Err(ConfigError::new("body_limit_bytes", "must be at least 1"));
+        }
+        if self.idempotency.ttl_hours == 0 {
+            return Err(ConfigError::new("idempotency.ttl_hours", "must be at least 1"));
+        }
+        if self.intake.max_batch == 0 || self.intake.writers == 0 {
+            return Err(ConfigError::new("intake", "max_batch and writers must be at least 1"));
+        }
+        for (code, supplier) in &self.suppliers {
+            let path = format!("suppliers.{code}");
+            code.parse::<SupplierCode>()
+                .map_err(|_| ConfigError::new(&path, "supplier codes use lower-case letters, digits, _ and -"))?;
+            if supplier.kind(code).is_none() {
+                return Err(ConfigError::new(&format!("{path}.kind"), "is required: jsonrest, ota or sandbox"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The configured suppliers' codes.
+    pub fn supplier_codes(&self) -> Vec<SupplierCode> {
+        self.suppliers.keys().filter_map(|c| c.parse().ok()).collect()
+    }
+}
+
+impl SupplierSettings {
+    pub fn kind(&self, code: &str) -> Option<SupplierKind> {
+        self.kind.clone().or_else(|| serde_json::from_value(serde_json::Value::String(code.to_owned())).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::Serialized;
+
+    fn with(key: &str, value: impl Serialize) -> Result<Settings, ConfigError> {
+        Settings::from_figment(Figment::from(Serialized::defaults(Settings::default())).merge(Serialized::global(key, value)))
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let s = with("log", "info").unwrap();
+        assert_eq!(s.database_url, "sqlite://bookhub.db?mode=rwc");
+        assert_eq!(s.listen.port(), 8080);
+        assert_eq!(s.supplier_codes().len(), 1);
+    }
+
+    #[test]
+    fn a_bad_value_names_the_setting_and_its_variable() {
+        let err = with("listen", "not-an-address").unwrap_err();
+        assert_eq!(err.path, "listen");
+        assert_eq!(err.env, "BOOKHUB_LISTEN");
+        let err = with("database_url", "mysql://x").unwrap_err();
+        assert_eq!(err.env, "BOOKHUB_DATABASE_URL");
+    }
+
+    #[test]
+    fn a_supplier_kind_defaults_to_its_code() {
+        let s = with("suppliers", serde_json::json!({"jsonrest": {}, "sandbox": {}})).unwrap();
+        assert_eq!(s.suppliers["jsonrest"].kind("jsonrest"), Some(SupplierKind::Jsonrest));
+        let err = with("suppliers", serde_json::json!({"acme": {}})).unwrap_err();
+        assert_eq!(err.env, "BOOKHUB_SUPPLIERS__ACME__KIND");
+    }
+}

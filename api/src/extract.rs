@@ -1,0 +1,81 @@
+//! Request extractors that fail with problem+json rather than actix's plain-text errors.
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures::StreamExt;
+use futures::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// The largest body a request may carry (from `body_limit_bytes`).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A JSON body: 415 unless the content type is JSON, 413 past the limit, 400 when it is not
+/// JSON at all, 422 (with the field's path) when a field has the wrong JSON type.
+/// Keeps the parsed JSON value too, for hashing the request.
+#[derive(Debug)]
+pub struct JsonBody<T> {
+    pub value: serde_json::Value,
+    pub parsed: T,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req.app_data::<BodyLimit>().copied().unwrap_or(BodyLimit(1024 * 1024)).0;
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<mime::Mime>().ok())
+            .is_some_and(|m| m.type_() == mime::APPLICATION && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON)));
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !is_json {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            if declared.is_some_and(|n| n > limit) {
+                return Err(ApiError::PayloadTooLarge(limit));
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| ApiError::bad_request("unreadable_body", e.to_string()))?;
+                if body.len() + chunk.len() > limit {
+                    return Err(ApiError::PayloadTooLarge(limit));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+            let parsed = serde_path_to_error::deserialize(&value).map_err(|e| {
+                let field = e.path().to_string();
+                ApiError::Validation(vec![domain::FieldError {
+                    field: if field == "." { String::new() } else { field },
+                    code: "invalid_type",
+                    message: e.into_inner().to_string(),
+                }])
+            })?;
+            Ok(JsonBody { value, parsed })
+        })
+    }
+}
+
+/// Query-string parse failures as problem+json (400).
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _| ApiError::bad_request("invalid_query", err.to_string()).into())
+}
+
+/// Path parse failures as problem+json (404: no such resource).
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|_, _| ApiError::NotFound("resource").into())
+}
+

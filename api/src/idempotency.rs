@@ -1,0 +1,89 @@
+//! `Idempotency-Key` (IETF httpapi draft): a retried create gets the first answer back.
+//!
+//! - missing on a create → 400; same key, same body → the first response, replayed with
+//!   `Idempotent-Replayed: true`; same key, other body → 422; same key while the first is still
+//!   being written → 409. Keys are scoped per agency and kept `idempotency.ttl_hours`.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use adapters::store::Database;
+use adapters::store::idempotency;
+use domain::AgencyId;
+use futures::future::{Ready, ready};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+
+pub const HEADER: &str = "Idempotency-Key";
+pub const REPLAYED: &str = "Idempotent-Replayed";
+
+/// The request's key: 1 to 255 visible ASCII characters.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey(pub String);
+
+impl FromRequest for IdempotencyKey {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(value) = req.headers().get(HEADER) else {
+            return ready(Err(ApiError::MissingIdempotencyKey));
+        };
+        let key = value.to_str().ok().map(str::trim).filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()));
+        ready(match key {
+            Some(k) => Ok(IdempotencyKey(k.to_owned())),
+            None => Err(ApiError::bad_request("idempotency_key_invalid", "Idempotency-Key must be 1 to 255 visible ASCII characters")),
+        })
+    }
+}
+
+/// SHA-256 of the body's canonical JSON (keys sorted), so formatting does not change it.
+pub fn request_hash(body: &serde_json::Value) -> String {
+    hex::encode(Sha256::digest(body.to_string().as_bytes()))
+}
+
+/// Keys whose first request this process is still writing.
+#[derive(Debug, Default, Clone)]
+pub struct InFlight(Arc<Mutex<HashSet<(AgencyId, String)>>>);
+
+/// Holds a key in flight until dropped.
+#[derive(Debug)]
+pub struct InFlightGuard {
+    set: InFlight,
+    entry: (AgencyId, String),
+}
+
+impl InFlight {
+    /// Claims the key, or 409 while another request holds it.
+    pub fn claim(&self, agency: &AgencyId, key: &IdempotencyKey) -> Result<InFlightGuard, ApiError> {
+        let entry = (agency.clone(), key.0.clone());
+        if !self.0.lock().expect("in-flight lock").insert(entry.clone()) {
+            return Err(ApiError::IdempotencyKeyInFlight);
+        }
+        Ok(InFlightGuard { set: self.clone(), entry })
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.set.0.lock().expect("in-flight lock").remove(&self.entry);
+    }
+}
+
+/// The stored first response for a taken key, or 422 when the body differs.
+pub async fn replay(db: &Database, agency: &AgencyId, key: &IdempotencyKey, request_hash: &str) -> Result<HttpResponse, ApiError> {
+    let record = idempotency::find(db, agency, &key.0)
+        .await?
+        .ok_or_else(|| ApiError::Internal("idempotency record vanished after a conflict".into()))?;
+    if record.request_hash != request_hash {
+        return Err(ApiError::IdempotencyKeyReused);
+    }
+    Ok(HttpResponse::build(StatusCode::from_u16(record.response_status).unwrap_or(StatusCode::OK))
+        .content_type("application/json")
+        .insert_header((REPLAYED, "true"))
+        .body(record.response_body))
+}

@@ -1,0 +1,39 @@
+//! Liveness and readiness, for load balancers and orchestrators.
+
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+use crate::error::{ApiError, Problem, method_not_allowed};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// Readiness: the database answers and every migration is applied.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, body = Health),
+    (status = 503, description = "Not ready", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.db.ping().await.map_err(|e| ApiError::Unavailable(format!("database: {e}")))?;
+    let pending = state.db.pending_migrations().await.map_err(|e| ApiError::Unavailable(format!("migrations: {e}")))?;
+    if pending > 0 {
+        return Err(ApiError::Unavailable(format!("{pending} migration(s) not applied")));
+    }
+    Ok(HttpResponse::Ok().json(Health { status: "ok" }))
+}
+
+pub fn register(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/healthz").route(web::get().to(healthz)).default_service(method_not_allowed("GET")))
+        .service(web::resource("/readyz").route(web::get().to(readyz)).default_service(method_not_allowed("GET")));
+}

@@ -1,0 +1,2 @@
+pub mod bookings;
+pub mod health;
