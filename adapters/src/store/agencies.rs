@@ -1,6 +1,5 @@
 //! Agencies: the tenants.
 
-use chrono::Utc;
 use domain::AgencyId;
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 
@@ -22,7 +21,7 @@ pub async fn create(db: &Database, name: &str, email: Option<&str>, callback_url
         name: Set(name.to_owned()),
         email: Set(email.map(str::to_owned)),
         callback_url: Set(callback_url.map(str::to_owned)),
-        created_at: Set(Utc::now()),
+        created_at: Set(super::now()),
     }
     .insert(db.orm())
     .await?;

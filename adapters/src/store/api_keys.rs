@@ -3,7 +3,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::Utc;
 use domain::{AgencyId, ApiKeyId};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
@@ -66,7 +65,7 @@ pub async fn create(db: &Database, role: Role, agency_id: Option<&AgencyId>, key
         key_hash: Set(key_hash.to_owned()),
         role: Set(role.as_str().to_owned()),
         agency_id: Set(agency_id.map(ToString::to_string)),
-        created_at: Set(Utc::now()),
+        created_at: Set(super::now()),
     }
     .insert(db.orm())
     .await?;

@@ -1,6 +1,5 @@
 //! Bookings, always read through a [`Scope`] so a handler cannot forget the tenant.
 
-use chrono::Utc;
 use domain::booking::{Room, TransitionError};
 use domain::{AgencyId, Booking, BookingEvent, BookingId, BookingStatus, Currency, Money, NewBooking, Transition};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
@@ -117,7 +116,7 @@ pub async fn request_cancellation(
             Ok(Transition::Changed(next)) => next,
         };
         booking.status = next;
-        booking.updated_at = Utc::now();
+        booking.updated_at = super::now();
         if update_status_with_job(db.pool(), &booking, expected_version, &job(&booking)).await? {
             return Ok(CancelOutcome::Requested(booking));
         }

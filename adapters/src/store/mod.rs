@@ -59,6 +59,12 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
+/// The current time at the precision both databases keep (microseconds), so what an answer
+/// shows is exactly what a later read returns.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6)
+}
+
 #[derive(Debug, Clone)]
 pub struct Database {
     orm: DatabaseConnection,

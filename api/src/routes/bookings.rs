@@ -200,7 +200,7 @@ pub async fn create(
     let details = NewBooking::parse(&body.parsed.into(), |code| state.suppliers.contains(code)).map_err(ApiError::Validation)?;
     let _in_flight = state.in_flight.claim(agency, &key)?;
 
-    let now = Utc::now();
+    let now = adapters::store::now();
     let booking = Booking::accept(agency.clone(), details, now);
     let response_body = serde_json::to_string(&BookingView::from(&booking)).map_err(|e| ApiError::Internal(e.to_string()))?;
     let item = IntakeItem {
