@@ -91,6 +91,8 @@ impl Application {
                 .service(web::scope("/v1").service(bookings::scope()))
                 .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound("resource")) }))
         })
+        // Signals are handled in `run_until_stopped`, so SIGINT drains like SIGTERM does.
+        .disable_signals()
         .shutdown_timeout(10);
         if settings.http_workers > 0 {
             server = server.workers(settings.http_workers);
@@ -111,10 +113,33 @@ impl Application {
 
     /// Serves until a stop signal (SIGINT, SIGTERM) or [`ServerHandle::stop`], then drains.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let signals = tokio::spawn(async move {
+            stop_signal().await;
+            tracing::info!("stop signal received; draining requests");
+            handle.stop(true).await;
+        });
         let result = self.server.await;
+        signals.abort();
         self.maintenance.abort();
         self.db.close().await;
         result
+    }
+}
+
+/// SIGINT or SIGTERM.
+async fn stop_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
     }
 }
 

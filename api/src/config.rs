@@ -12,6 +12,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     /// `sqlite://FILE?mode=rwc` (the default, embedded) or `postgres://USER@HOST/DB`.
     pub database_url: String,
@@ -31,6 +32,7 @@ pub struct Settings {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IdempotencySettings {
     /// How long a completed request's response is kept for replay.
     pub ttl_hours: u32,
@@ -39,6 +41,7 @@ pub struct IdempotencySettings {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IntakeSettings {
     /// Most bookings written in one shared transaction.
     pub max_batch: usize,
@@ -55,6 +58,7 @@ pub enum SupplierKind {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SupplierSettings {
     /// The protocol; defaults to the table's name when that is a protocol's name.
     #[serde(default)]
@@ -90,7 +94,10 @@ impl ConfigError {
     fn new(path: &str, message: impl Into<String>) -> Self {
         ConfigError {
             path: path.to_owned(),
-            env: format!("BOOKHUB_{}", path.replace('.', "__").to_uppercase()),
+            env: match path {
+                "config" => "BOOKHUB_CONFIG".to_owned(),
+                _ => format!("BOOKHUB_{}", path.replace('.', "__").to_uppercase()),
+            },
             message: message.into(),
         }
     }
@@ -99,18 +106,29 @@ impl ConfigError {
 impl Settings {
     /// Reads the layers in order and validates the result.
     pub fn load() -> Result<Self, ConfigError> {
-        let file = std::env::var_os("BOOKHUB_CONFIG").map(PathBuf::from).unwrap_or_else(|| "bookhub.toml".into());
-        let figment = Figment::from(Serialized::defaults(Settings::default()))
-            .merge(Toml::file(file))
-            .merge(Env::prefixed("BOOKHUB_").split("__").ignore(&["config", "test_postgres_url"]));
+        // A file named by BOOKHUB_CONFIG must exist; ./bookhub.toml is read when present.
+        let file = match std::env::var_os("BOOKHUB_CONFIG").map(PathBuf::from) {
+            Some(named) if !named.is_file() => {
+                return Err(ConfigError::new("config", format!("{} is not a readable file", named.display())));
+            }
+            Some(named) => Some(named),
+            None => Some(PathBuf::from("bookhub.toml")).filter(|default| default.is_file()),
+        };
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let figment = figment
+            .merge(Env::prefixed("BOOKHUB_").split("__").ignore(&["config", "test_postgres_url", "test_backend"]));
         Self::from_figment(figment)
     }
 
     pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
         let settings: Settings = figment.extract().map_err(|e| {
             let path = e.path.join(".");
-            let message = e.kind.to_string();
-            ConfigError::new(if path.is_empty() { "(root)" } else { &path }, message)
+            // Unknown keys and unreadable files carry no path of their own; the message names them.
+            let path = if path.is_empty() { "config" } else { &path };
+            ConfigError::new(path, e.to_string().split_whitespace().collect::<Vec<_>>().join(" "))
         })?;
         settings.validate()?;
         Ok(settings)
@@ -130,8 +148,14 @@ impl Settings {
         if self.idempotency.ttl_hours == 0 {
             return Err(ConfigError::new("idempotency.ttl_hours", "must be at least 1"));
         }
-        if self.intake.max_batch == 0 || self.intake.writers == 0 {
-            return Err(ConfigError::new("intake", "max_batch and writers must be at least 1"));
+        if self.idempotency.purge_interval_secs == 0 {
+            return Err(ConfigError::new("idempotency.purge_interval_secs", "must be at least 1"));
+        }
+        if self.intake.max_batch == 0 {
+            return Err(ConfigError::new("intake.max_batch", "must be at least 1"));
+        }
+        if self.intake.writers == 0 {
+            return Err(ConfigError::new("intake.writers", "must be at least 1"));
         }
         for (code, supplier) in &self.suppliers {
             let path = format!("suppliers.{code}");
@@ -188,5 +212,13 @@ mod tests {
         assert_eq!(s.suppliers["jsonrest"].kind("jsonrest"), Some(SupplierKind::Jsonrest));
         let err = with("suppliers", serde_json::json!({"acme": {}})).unwrap_err();
         assert_eq!(err.env, "BOOKHUB_SUPPLIERS__ACME__KIND");
+    }
+
+    #[test]
+    fn unknown_keys_and_zero_intervals_are_refused() {
+        let err = with("idempotency", serde_json::json!({"ttl_hour": 4})).unwrap_err();
+        assert!(err.message.contains("ttl_hour"), "{err}");
+        let err = with("idempotency", serde_json::json!({"purge_interval_secs": 0})).unwrap_err();
+        assert_eq!(err.env, "BOOKHUB_IDEMPOTENCY__PURGE_INTERVAL_SECS");
     }
 }

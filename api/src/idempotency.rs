@@ -87,3 +87,30 @@ pub async fn replay(db: &Database, agency: &AgencyId, key: &IdempotencyKey, requ
         .insert_header((REPLAYED, "true"))
         .body(record.response_body))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_in_flight_until_its_request_finishes() {
+        let in_flight = InFlight::default();
+        let (sol, luna) = (AgencyId::generate(), AgencyId::generate());
+        let key = IdempotencyKey("k".into());
+
+        let first = in_flight.claim(&sol, &key).unwrap();
+        assert!(matches!(in_flight.claim(&sol, &key), Err(ApiError::IdempotencyKeyInFlight)));
+        assert!(in_flight.claim(&luna, &key).is_ok(), "keys are per agency");
+        drop(first);
+        assert!(in_flight.claim(&sol, &key).is_ok());
+    }
+
+    #[test]
+    fn the_hash_ignores_formatting_and_key_order() {
+        let a: serde_json::Value = serde_json::from_str(r#"{"a": 1, "b": [1, 2]}"#).unwrap();
+        let b: serde_json::Value = serde_json::from_str(r#"{ "b":[1,2],"a":1 }"#).unwrap();
+        let c: serde_json::Value = serde_json::from_str(r#"{"a": 2, "b": [1, 2]}"#).unwrap();
+        assert_eq!(request_hash(&a), request_hash(&b));
+        assert_ne!(request_hash(&a), request_hash(&c));
+    }
+}

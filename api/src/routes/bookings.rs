@@ -181,7 +181,7 @@ pub struct ListParams {
 /// submits it to the supplier, in one transaction, and answers 202. Requires an
 /// `Idempotency-Key`: a retry with the same key and body gets this same answer back.
 #[utoipa::path(post, path = "/v1/bookings", tag = "bookings", request_body = BookingRequest,
-    params(("Idempotency-Key" = String, Header, description = "Unique per intended booking; kept for 24 h")),
+    params(("Idempotency-Key" = String, Header, description = "Unique per intended booking; kept `idempotency.ttl_hours` (24 h by default)")),
     responses(
         (status = 202, description = "Accepted, pending at the supplier", body = BookingView),
         (status = 400, description = "Missing Idempotency-Key or malformed JSON", body = Problem, content_type = "application/problem+json"),
