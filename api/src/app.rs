@@ -93,6 +93,9 @@ impl Application {
         })
         // Signals are handled in `run_until_stopped`, so SIGINT drains like SIGTERM does.
         .disable_signals()
+        // Without it a response split over two writes waits for the client's delayed ACK
+        // (~40 ms on Linux): measured as a 50 ms p99 under load.
+        .tcp_nodelay(true)
         .shutdown_timeout(10);
         if settings.http_workers > 0 {
             server = server.workers(settings.http_workers);

@@ -21,6 +21,14 @@ fn task(job: &EnqueuedJob) -> apalis_core::task::Task<Vec<u8>> {
     TaskBuilder::new(job.payload.clone()).idempotency_key(&job.idempotency_key).build()
 }
 
+/// The tail of a statement that queues one apalis job per row of a CTE named `fresh`, whose
+/// columns `job_id`, `job_type`, `job` and `job_key` carry the task. It writes what
+/// `apalis_postgres::queries::push_tasks` writes for a task built with defaults (pending, 25
+/// attempts, priority 0, no metadata, due now); a test holds the two side by side.
+pub(crate) const POSTGRES_INSERT_FROM_FRESH: &str = "\
+    INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata, idempotency_key) \
+    SELECT job_id, job_type, job, 'Pending', 0, 25, now(), 0, ''::hstore, job_key FROM fresh";
+
 /// Creates or upgrades the queue's tables.
 pub(crate) async fn setup(pool: &Pool) -> Result<(), StoreError> {
     let queue_err = |e: apalis_postgres::Error| StoreError::Queue(e.to_string());
@@ -58,6 +66,14 @@ pub(crate) async fn push_sqlite(conn: &mut SqliteConnection, jobs: &[EnqueuedJob
             .map_err(|e| StoreError::Queue(e.to_string()))?;
     }
     Ok(())
+}
+
+/// Queues jobs outside any other write, through apalis's own insert.
+pub async fn push(pool: &Pool, jobs: &[EnqueuedJob]) -> Result<(), StoreError> {
+    match pool {
+        Pool::Postgres(p) => push_postgres(&mut *p.acquire().await?, jobs).await,
+        Pool::Sqlite(p) => push_sqlite(&mut *p.acquire().await?, jobs).await,
+    }
 }
 
 fn distinct_queues(jobs: &[EnqueuedJob]) -> Vec<&'static str> {
