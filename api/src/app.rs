@@ -6,8 +6,8 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 pub use actix_web::dev::ServerHandle;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -62,7 +62,10 @@ impl Application {
     pub fn build_with(settings: Settings, db: Database) -> anyhow::Result<Self> {
         let intake = BookingIntake::start(
             db.clone(),
-            IntakeConfig { max_batch: settings.intake.max_batch, writers: settings.intake.writers },
+            IntakeConfig {
+                max_batch: settings.intake.max_batch,
+                writers: settings.intake.writers,
+            },
         );
         let state = web::Data::new(AppState {
             db: db.clone(),
@@ -72,9 +75,13 @@ impl Application {
             suppliers: settings.supplier_codes().into_iter().collect(),
             idempotency_ttl_hours: settings.idempotency.ttl_hours,
         });
-        let maintenance = tokio::spawn(purge_idempotency_records(db.clone(), Duration::from_secs(settings.idempotency.purge_interval_secs)));
+        let maintenance = tokio::spawn(purge_idempotency_records(
+            db.clone(),
+            Duration::from_secs(settings.idempotency.purge_interval_secs),
+        ));
 
-        let listener = TcpListener::bind(settings.listen).with_context(|| format!("binding {}", settings.listen))?;
+        let listener = TcpListener::bind(settings.listen)
+            .with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let body_limit = BodyLimit(settings.body_limit_bytes);
         let openapi = ApiDoc::openapi();
@@ -86,10 +93,16 @@ impl Application {
                 .app_data(path_config())
                 .wrap(from_fn(request_id))
                 .configure(health::register)
-                .service(web::resource("/docs").to(|| async { HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish() }))
+                .service(web::resource("/docs").to(|| async {
+                    HttpResponse::PermanentRedirect()
+                        .insert_header(("Location", "/docs/"))
+                        .finish()
+                }))
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/v1/openapi.json", openapi.clone()))
                 .service(web::scope("/v1").service(bookings::scope()))
-                .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound("resource")) }))
+                .default_service(web::to(|| async {
+                    Err::<HttpResponse, _>(ApiError::NotFound("resource"))
+                }))
         })
         // Signals are handled in `run_until_stopped`, so SIGINT drains like SIGTERM does.
         .disable_signals()
@@ -102,7 +115,12 @@ impl Application {
         }
         let server = server.listen(listener)?.run();
         tracing::info!(port, "bookhub listening");
-        Ok(Application { port, server, db, maintenance })
+        Ok(Application {
+            port,
+            server,
+            db,
+            maintenance,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -161,14 +179,20 @@ async fn purge_idempotency_records(db: Database, every: Duration) {
 
 /// Echoes the caller's `X-Request-Id`, or makes one up, on every response, and runs the
 /// request inside a span carrying it.
-async fn request_id(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
     let id = req
         .headers()
         .get(&X_REQUEST_ID)
         .filter(|v| v.len() <= 128 && v.as_bytes().iter().all(|b| b.is_ascii_graphic()))
         .cloned()
-        .unwrap_or_else(|| HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("a UUID is a valid header"));
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+                .expect("a UUID is a valid header")
+        });
     // The span names the request, never the caller: no addresses, keys or bodies in logs.
     let span = tracing::info_span!("http.request", http.method = %req.method(), http.path = %req.path(), request.id = ?id);
     let mut response = next.call(req).instrument(span).await?;

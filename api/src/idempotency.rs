@@ -33,10 +33,16 @@ impl FromRequest for IdempotencyKey {
         let Some(value) = req.headers().get(HEADER) else {
             return ready(Err(ApiError::MissingIdempotencyKey));
         };
-        let key = value.to_str().ok().map(str::trim).filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()));
+        let key =
+            value.to_str().ok().map(str::trim).filter(|k| {
+                !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic())
+            });
         ready(match key {
             Some(k) => Ok(IdempotencyKey(k.to_owned())),
-            None => Err(ApiError::bad_request("idempotency_key_invalid", "Idempotency-Key must be 1 to 255 visible ASCII characters")),
+            None => Err(ApiError::bad_request(
+                "idempotency_key_invalid",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            )),
         })
     }
 }
@@ -59,33 +65,51 @@ pub struct InFlightGuard {
 
 impl InFlight {
     /// Claims the key, or 409 while another request holds it.
-    pub fn claim(&self, agency: &AgencyId, key: &IdempotencyKey) -> Result<InFlightGuard, ApiError> {
+    pub fn claim(
+        &self,
+        agency: &AgencyId,
+        key: &IdempotencyKey,
+    ) -> Result<InFlightGuard, ApiError> {
         let entry = (agency.clone(), key.0.clone());
         if !self.0.lock().expect("in-flight lock").insert(entry.clone()) {
             return Err(ApiError::IdempotencyKeyInFlight);
         }
-        Ok(InFlightGuard { set: self.clone(), entry })
+        Ok(InFlightGuard {
+            set: self.clone(),
+            entry,
+        })
     }
 }
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        self.set.0.lock().expect("in-flight lock").remove(&self.entry);
+        self.set
+            .0
+            .lock()
+            .expect("in-flight lock")
+            .remove(&self.entry);
     }
 }
 
 /// The stored first response for a taken key, or 422 when the body differs.
-pub async fn replay(db: &Database, agency: &AgencyId, key: &IdempotencyKey, request_hash: &str) -> Result<HttpResponse, ApiError> {
+pub async fn replay(
+    db: &Database,
+    agency: &AgencyId,
+    key: &IdempotencyKey,
+    request_hash: &str,
+) -> Result<HttpResponse, ApiError> {
     let record = idempotency::find(db, agency, &key.0)
         .await?
         .ok_or_else(|| ApiError::Internal("idempotency record vanished after a conflict".into()))?;
     if record.request_hash != request_hash {
         return Err(ApiError::IdempotencyKeyReused);
     }
-    Ok(HttpResponse::build(StatusCode::from_u16(record.response_status).unwrap_or(StatusCode::OK))
-        .content_type("application/json")
-        .insert_header((REPLAYED, "true"))
-        .body(record.response_body))
+    Ok(
+        HttpResponse::build(StatusCode::from_u16(record.response_status).unwrap_or(StatusCode::OK))
+            .content_type("application/json")
+            .insert_header((REPLAYED, "true"))
+            .body(record.response_body),
+    )
 }
 
 #[cfg(test)]
@@ -99,7 +123,10 @@ mod tests {
         let key = IdempotencyKey("k".into());
 
         let first = in_flight.claim(&sol, &key).unwrap();
-        assert!(matches!(in_flight.claim(&sol, &key), Err(ApiError::IdempotencyKeyInFlight)));
+        assert!(matches!(
+            in_flight.claim(&sol, &key),
+            Err(ApiError::IdempotencyKeyInFlight)
+        ));
         assert!(in_flight.claim(&luna, &key).is_ok(), "keys are per agency");
         drop(first);
         assert!(in_flight.claim(&sol, &key).is_ok());

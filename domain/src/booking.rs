@@ -112,10 +112,10 @@ impl NewBooking {
         }
         let check_in = parse_date(&mut v, "check_in", &draft.check_in);
         let check_out = parse_date(&mut v, "check_out", &draft.check_out);
-        if let (Some(i), Some(o)) = (check_in, check_out) {
-            if o <= i {
-                v.add("check_out", "stay_dates", "must be after check_in");
-            }
+        if let (Some(i), Some(o)) = (check_in, check_out)
+            && o <= i
+        {
+            v.add("check_out", "stay_dates", "must be after check_in");
         }
         let rooms = parse_rooms(&mut v, &draft.rooms);
         let total = v

@@ -1,7 +1,10 @@
 //! Bookings, always read through a [`Scope`] so a handler cannot forget the tenant.
 
 use domain::booking::{Room, TransitionError};
-use domain::{AgencyId, Booking, BookingEvent, BookingId, BookingStatus, Currency, Money, NewBooking, Transition};
+use domain::{
+    AgencyId, Booking, BookingEvent, BookingId, BookingStatus, Currency, Money, NewBooking,
+    Transition,
+};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 
 use super::entities::booking;
@@ -25,13 +28,19 @@ pub fn for_agency(agency_id: &AgencyId) -> Scope {
 impl Scope {
     fn select(&self) -> Select<booking::Entity> {
         match self {
-            Scope::Agency(agency) => booking::Entity::find().filter(booking::Column::AgencyId.eq(agency.as_str())),
+            Scope::Agency(agency) => {
+                booking::Entity::find().filter(booking::Column::AgencyId.eq(agency.as_str()))
+            }
             Scope::All => booking::Entity::find(),
         }
     }
 }
 
-pub async fn find(db: &Database, scope: &Scope, id: &BookingId) -> Result<Option<Booking>, StoreError> {
+pub async fn find(
+    db: &Database,
+    scope: &Scope,
+    id: &BookingId,
+) -> Result<Option<Booking>, StoreError> {
     scope
         .select()
         .filter(booking::Column::Id.eq(id.as_str()))
@@ -104,7 +113,11 @@ pub async fn request_cancellation(
 ) -> Result<CancelOutcome, StoreError> {
     // A concurrent change to the same booking makes the guarded update miss; read and try again.
     for _ in 0..3 {
-        let found = scope.select().filter(booking::Column::Id.eq(id.as_str())).one(db.orm()).await?;
+        let found = scope
+            .select()
+            .filter(booking::Column::Id.eq(id.as_str()))
+            .one(db.orm())
+            .await?;
         let Some(model) = found else {
             return Ok(CancelOutcome::NotFound);
         };
@@ -126,7 +139,12 @@ pub async fn request_cancellation(
 
 /// Writes the new status if the row is still at `expected_version`, and queues `job`, in one
 /// transaction. `false` when someone else changed the booking first.
-async fn update_status_with_job(pool: &Pool, booking: &Booking, expected_version: i32, job: &EnqueuedJob) -> Result<bool, StoreError> {
+async fn update_status_with_job(
+    pool: &Pool,
+    booking: &Booking,
+    expected_version: i32,
+    job: &EnqueuedJob,
+) -> Result<bool, StoreError> {
     with_pool!(pool, p => {
         let mut tx = p.begin().await?;
         let mut qb = sqlx::QueryBuilder::new("UPDATE bookings SET status = ");
@@ -163,7 +181,10 @@ impl PushJobs for sqlx::SqliteConnection {
     }
 }
 
-pub(crate) async fn push_jobs<C: PushJobs>(conn: &mut C, jobs: &[EnqueuedJob]) -> Result<(), StoreError> {
+pub(crate) async fn push_jobs<C: PushJobs>(
+    conn: &mut C,
+    jobs: &[EnqueuedJob],
+) -> Result<(), StoreError> {
     conn.push(jobs).await
 }
 
@@ -173,7 +194,9 @@ pub(crate) fn rooms_json(rooms: &[Room]) -> serde_json::Value {
 }
 
 fn from_model(m: booking::Model) -> Result<Booking, StoreError> {
-    let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("bookings/{}", m.id), e.to_string());
+    let corrupt = |e: &dyn std::fmt::Display| {
+        StoreError::Corrupt(format!("bookings/{}", m.id), e.to_string())
+    };
     let currency: Currency = m.currency.parse().map_err(|e| corrupt(&e))?;
     Ok(Booking {
         id: m.id.parse().map_err(|e| corrupt(&e))?,

@@ -67,12 +67,19 @@ impl BookingIntake {
     /// Writes the item durably (or finds its key taken); returns after the commit.
     pub async fn submit(&self, item: IntakeItem) -> Result<IntakeOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.queue.send((item, reply)).await.map_err(|_| StoreError::WriterGone)?;
+        self.queue
+            .send((item, reply))
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
         answer.await.map_err(|_| StoreError::WriterGone)?
     }
 }
 
-async fn run_writer(db: Database, rx: Arc<Mutex<mpsc::Receiver<(IntakeItem, Reply)>>>, max_batch: usize) {
+async fn run_writer(
+    db: Database,
+    rx: Arc<Mutex<mpsc::Receiver<(IntakeItem, Reply)>>>,
+    max_batch: usize,
+) {
     loop {
         let mut batch = Vec::with_capacity(max_batch);
         {
@@ -117,14 +124,25 @@ async fn write(pool: &Pool, items: &[IntakeItem]) -> Vec<Result<IntakeOutcome, S
 type Key = (String, String);
 
 fn key_of(item: &IntakeItem) -> Key {
-    (item.idempotency.agency_id.to_string(), item.idempotency.key.clone())
+    (
+        item.idempotency.agency_id.to_string(),
+        item.idempotency.key.clone(),
+    )
 }
 
-async fn write_batch(pool: &Pool, items: &[IntakeItem]) -> Result<Vec<Result<IntakeOutcome, StoreError>>, StoreError> {
+async fn write_batch(
+    pool: &Pool,
+    items: &[IntakeItem],
+) -> Result<Vec<Result<IntakeOutcome, StoreError>>, StoreError> {
     // The first item carrying a key owns it; a later one in the same batch finds it taken.
     let mut seen = HashSet::new();
     let owns: Vec<bool> = items.iter().map(|item| seen.insert(key_of(item))).collect();
-    let owners: Vec<&IntakeItem> = items.iter().zip(&owns).filter(|(_, owns)| **owns).map(|(item, _)| item).collect();
+    let owners: Vec<&IntakeItem> = items
+        .iter()
+        .zip(&owns)
+        .filter(|(_, owns)| **owns)
+        .map(|(item, _)| item)
+        .collect();
     let inserted = match pool {
         Pool::Postgres(p) => insert_postgres(p, &owners).await?,
         Pool::Sqlite(p) => insert_sqlite(p, &owners).await?,
@@ -132,7 +150,13 @@ async fn write_batch(pool: &Pool, items: &[IntakeItem]) -> Result<Vec<Result<Int
     Ok(items
         .iter()
         .zip(owns)
-        .map(|(item, owns)| Ok(if owns && inserted.contains(&key_of(item)) { IntakeOutcome::Created } else { IntakeOutcome::KeyTaken }))
+        .map(|(item, owns)| {
+            Ok(if owns && inserted.contains(&key_of(item)) {
+                IntakeOutcome::Created
+            } else {
+                IntakeOutcome::KeyTaken
+            })
+        })
         .collect())
 }
 
@@ -190,11 +214,19 @@ async fn insert_postgres(pool: &PgPool, items: &[&IntakeItem]) -> Result<HashSet
     );
     sql.push(queue::POSTGRES_INSERT_FROM_FRESH);
     sql.push(r#") SELECT agency_id, "key" FROM keys"#);
-    Ok(sql.build_query_as().fetch_all(pool).await?.into_iter().collect())
+    Ok(sql
+        .build_query_as()
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 /// SQLite: one transaction of a few statements; round trips here are function calls.
-async fn insert_sqlite(pool: &SqlitePool, items: &[&IntakeItem]) -> Result<HashSet<Key>, StoreError> {
+async fn insert_sqlite(
+    pool: &SqlitePool,
+    items: &[&IntakeItem],
+) -> Result<HashSet<Key>, StoreError> {
     let mut tx = pool.begin().await?;
     let mut keys = QueryBuilder::new(
         r#"INSERT INTO idempotency_keys (agency_id, "key", request_hash, response_status, response_body, created_at, expires_at) "#,
@@ -210,9 +242,17 @@ async fn insert_sqlite(pool: &SqlitePool, items: &[&IntakeItem]) -> Result<HashS
             .push_bind(r.expires_at);
     });
     keys.push(r#" ON CONFLICT (agency_id, "key") DO NOTHING RETURNING agency_id, "key""#);
-    let inserted: HashSet<Key> = keys.build_query_as().fetch_all(&mut *tx).await?.into_iter().collect();
+    let inserted: HashSet<Key> = keys
+        .build_query_as()
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
 
-    let fresh: Vec<&&IntakeItem> = items.iter().filter(|item| inserted.contains(&key_of(item))).collect();
+    let fresh: Vec<&&IntakeItem> = items
+        .iter()
+        .filter(|item| inserted.contains(&key_of(item)))
+        .collect();
     if !fresh.is_empty() {
         let mut bookings = QueryBuilder::new(
             "INSERT INTO bookings (id, agency_id, supplier, hotel_code, check_in, check_out, status, total_minor, currency, \

@@ -18,7 +18,9 @@ pub struct EnqueuedJob {
 }
 
 fn task(job: &EnqueuedJob) -> apalis_core::task::Task<Vec<u8>> {
-    TaskBuilder::new(job.payload.clone()).idempotency_key(&job.idempotency_key).build()
+    TaskBuilder::new(job.payload.clone())
+        .idempotency_key(&job.idempotency_key)
+        .build()
 }
 
 /// The tail of a statement that queues one apalis job per row of a CTE named `fresh`, whose
@@ -33,7 +35,9 @@ pub(crate) const POSTGRES_INSERT_FROM_FRESH: &str = "\
 pub(crate) async fn setup(pool: &Pool) -> Result<(), StoreError> {
     let queue_err = |e: apalis_postgres::Error| StoreError::Queue(e.to_string());
     match pool {
-        Pool::Postgres(p) => apalis_postgres::PostgresStorage::setup(p).await.map_err(queue_err),
+        Pool::Postgres(p) => apalis_postgres::PostgresStorage::setup(p)
+            .await
+            .map_err(queue_err),
         Pool::Sqlite(p) => {
             // apalis's setup turns `synchronous` off on the connection it runs on; give it a
             // connection of its own so bookhub's connections keep fully synchronous commits.
@@ -48,7 +52,10 @@ pub(crate) async fn setup(pool: &Pool) -> Result<(), StoreError> {
     }
 }
 
-pub(crate) async fn push_postgres(conn: &mut PgConnection, jobs: &[EnqueuedJob]) -> Result<(), StoreError> {
+pub(crate) async fn push_postgres(
+    conn: &mut PgConnection,
+    jobs: &[EnqueuedJob],
+) -> Result<(), StoreError> {
     for queue in distinct_queues(jobs) {
         let tasks = jobs.iter().filter(|j| j.queue == queue).map(task).collect();
         apalis_postgres::queries::push_tasks(conn, queue, tasks)
@@ -58,7 +65,10 @@ pub(crate) async fn push_postgres(conn: &mut PgConnection, jobs: &[EnqueuedJob])
     Ok(())
 }
 
-pub(crate) async fn push_sqlite(conn: &mut SqliteConnection, jobs: &[EnqueuedJob]) -> Result<(), StoreError> {
+pub(crate) async fn push_sqlite(
+    conn: &mut SqliteConnection,
+    jobs: &[EnqueuedJob],
+) -> Result<(), StoreError> {
     for queue in distinct_queues(jobs) {
         let tasks: Vec<_> = jobs.iter().filter(|j| j.queue == queue).map(task).collect();
         apalis_sqlite::queries::push_tasks(conn, queue, &tasks)
@@ -84,7 +94,11 @@ fn distinct_queues(jobs: &[EnqueuedJob]) -> Vec<&'static str> {
 }
 
 /// How many jobs a queue holds, by status — for operations and tests.
-pub async fn count(pool: &Pool, queue: &str, idempotency_key: Option<&str>) -> Result<i64, StoreError> {
+pub async fn count(
+    pool: &Pool,
+    queue: &str,
+    idempotency_key: Option<&str>,
+) -> Result<i64, StoreError> {
     let n = match pool {
         Pool::Postgres(p) => {
             sqlx::query_scalar("SELECT count(*) FROM apalis.jobs WHERE job_type = $1 AND ($2::text IS NULL OR idempotency_key = $2)")

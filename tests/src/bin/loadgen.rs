@@ -51,7 +51,10 @@ enum Mode {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (number, unit) = s.find(|c: char| !c.is_ascii_digit()).map(|i| s.split_at(i)).unwrap_or((s, "s"));
+    let (number, unit) = s
+        .find(|c: char| !c.is_ascii_digit())
+        .map(|i| s.split_at(i))
+        .unwrap_or((s, "s"));
     let n: u64 = number.parse().map_err(|_| format!("not a duration: {s}"))?;
     match unit {
         "s" => Ok(Duration::from_secs(n)),
@@ -125,7 +128,12 @@ where
             })
         })
         .collect();
-    let mut run = Run { ops: 0, errors: 0, elapsed: Duration::ZERO, latencies: Vec::new() };
+    let mut run = Run {
+        ops: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latencies: Vec::new(),
+    };
     for task in tasks {
         let (latencies, errors) = task.await.expect("a load task");
         run.latencies.extend(latencies);
@@ -150,7 +158,9 @@ async fn main() -> anyhow::Result<()> {
         unsafe_free_set_env(url);
     }
     if std::env::var(POSTGRES_URL_VAR).is_err() {
-        bail!("set {POSTGRES_URL_VAR} (or --database-url) to a Postgres server, e.g. postgres://postgres@127.0.0.1:5432/postgres");
+        bail!(
+            "set {POSTGRES_URL_VAR} (or --database-url) to a Postgres server, e.g. postgres://postgres@127.0.0.1:5432/postgres"
+        );
     }
     let Mode::Bookings = args.mode;
 
@@ -180,9 +190,21 @@ async fn main() -> anyhow::Result<()> {
 
     let body = Arc::new(booking_body());
     let bookhub_op = {
-        let (client, url, key, body) = (app.client.clone(), app.url("/v1/bookings"), key.clone(), body.clone());
+        let (client, url, key, body) = (
+            app.client.clone(),
+            app.url("/v1/bookings"),
+            key.clone(),
+            body.clone(),
+        );
         move |n: usize| {
-            let request = client.post(&url).bearer_auth(&key).header("Idempotency-Key", format!("load-{}-{n}", std::process::id())).json(&*body);
+            let request = client
+                .post(&url)
+                .bearer_auth(&key)
+                .header(
+                    "Idempotency-Key",
+                    format!("load-{}-{n}", std::process::id()),
+                )
+                .json(&*body);
             async move { request.send().await.is_ok_and(|r| r.status() == 202) }
         }
     };
@@ -201,7 +223,10 @@ async fn main() -> anyhow::Result<()> {
         let hub = drive(args.concurrency, args.duration, bookhub_op.clone()).await;
         println!("round {round}: {}", raw.line("raw"));
         println!("round {round}: {}", hub.line("bookhub"));
-        println!("round {round}: ratio bookhub/raw = {:.2}", hub.throughput() / raw.throughput());
+        println!(
+            "round {round}: ratio bookhub/raw = {:.2}",
+            hub.throughput() / raw.throughput()
+        );
         raws.push(raw);
         hubs.push(hub);
     }
