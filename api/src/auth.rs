@@ -34,11 +34,7 @@ pub fn hash_key(key: &str) -> String {
 }
 
 /// Creates a key for `role` (and its agency, for agency keys); returns the secret, shown once.
-pub async fn issue_key(
-    db: &Database,
-    role: Role,
-    agency_id: Option<&AgencyId>,
-) -> Result<String, StoreError> {
+pub async fn issue_key(db: &Database, role: Role, agency_id: Option<&AgencyId>) -> Result<String, StoreError> {
     let key = generate_key();
     api_keys::create(db, role, agency_id, &hash_key(&key)).await?;
     Ok(key)
@@ -53,10 +49,7 @@ pub struct KeyCache {
 
 impl KeyCache {
     pub fn new(ttl: Duration) -> Self {
-        KeyCache {
-            ttl,
-            known: RwLock::new(HashMap::new()),
-        }
+        KeyCache { ttl, known: RwLock::new(HashMap::new()) }
     }
 
     async fn lookup(&self, db: &Database, key: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -98,9 +91,7 @@ impl Caller {
         match self.0.role {
             Role::Agency => self.agency().map(bookings::for_agency),
             Role::Staff | Role::Admin => Ok(Scope::All),
-            Role::Finance => Err(ApiError::Forbidden(
-                "finance keys read reports, not bookings",
-            )),
+            Role::Finance => Err(ApiError::Forbidden("finance keys read reports, not bookings")),
         }
     }
 }
@@ -122,12 +113,7 @@ impl FromRequest for Caller {
             let (Some(key), Some(state)) = (key, state) else {
                 return Err(ApiError::Unauthorized);
             };
-            state
-                .keys
-                .lookup(&state.db, &key)
-                .await?
-                .map(Caller)
-                .ok_or(ApiError::Unauthorized)
+            state.keys.lookup(&state.db, &key).await?.map(Caller).ok_or(ApiError::Unauthorized)
         })
     }
 }

@@ -73,20 +73,9 @@ impl Default for Settings {
             listen: ([127, 0, 0, 1], 8080).into(),
             http_workers: 0,
             body_limit_bytes: 1024 * 1024,
-            idempotency: IdempotencySettings {
-                ttl_hours: 24,
-                purge_interval_secs: 300,
-            },
-            intake: IntakeSettings {
-                max_batch: 128,
-                writers: 2,
-            },
-            suppliers: BTreeMap::from([(
-                "sandbox".into(),
-                SupplierSettings {
-                    kind: Some(SupplierKind::Sandbox),
-                },
-            )]),
+            idempotency: IdempotencySettings { ttl_hours: 24, purge_interval_secs: 300 },
+            intake: IntakeSettings { max_batch: 128, writers: 2 },
+            suppliers: BTreeMap::from([("sandbox".into(), SupplierSettings { kind: Some(SupplierKind::Sandbox) })]),
             log: "info".into(),
         }
     }
@@ -120,10 +109,7 @@ impl Settings {
         // A file named by BOOKHUB_CONFIG must exist; ./bookhub.toml is read when present.
         let file = match std::env::var_os("BOOKHUB_CONFIG").map(PathBuf::from) {
             Some(named) if !named.is_file() => {
-                return Err(ConfigError::new(
-                    "config",
-                    format!("{} is not a readable file", named.display()),
-                ));
+                return Err(ConfigError::new("config", format!("{} is not a readable file", named.display())));
             }
             Some(named) => Some(named),
             None => Some(PathBuf::from("bookhub.toml")).filter(|default| default.is_file()),
@@ -145,13 +131,7 @@ impl Settings {
             let path = e.path.join(".");
             // Unknown keys and unreadable files carry no path of their own; the message names them.
             let path = if path.is_empty() { "config" } else { &path };
-            ConfigError::new(
-                path,
-                e.to_string()
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            )
+            ConfigError::new(path, e.to_string().split_whitespace().collect::<Vec<_>>().join(" "))
         })?;
         settings.validate()?;
         Ok(settings)
@@ -159,35 +139,20 @@ impl Settings {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let db = &self.database_url;
-        if !(db.starts_with("sqlite:")
-            || db.starts_with("postgres:")
-            || db.starts_with("postgresql:"))
-        {
-            return Err(ConfigError::new(
-                "database_url",
-                "must start with sqlite: or postgres:",
-            ));
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres:") || db.starts_with("postgresql:")) {
+            return Err(ConfigError::new("database_url", "must start with sqlite: or postgres:"));
         }
         if self.database_max_connections == 0 {
-            return Err(ConfigError::new(
-                "database_max_connections",
-                "must be at least 1",
-            ));
+            return Err(ConfigError::new("database_max_connections", "must be at least 1"));
         }
         if self.body_limit_bytes == 0 {
             return Err(ConfigError::new("body_limit_bytes", "must be at least 1"));
         }
         if self.idempotency.ttl_hours == 0 {
-            return Err(ConfigError::new(
-                "idempotency.ttl_hours",
-                "must be at least 1",
-            ));
+            return Err(ConfigError::new("idempotency.ttl_hours", "must be at least 1"));
         }
         if self.idempotency.purge_interval_secs == 0 {
-            return Err(ConfigError::new(
-                "idempotency.purge_interval_secs",
-                "must be at least 1",
-            ));
+            return Err(ConfigError::new("idempotency.purge_interval_secs", "must be at least 1"));
         }
         if self.intake.max_batch == 0 {
             return Err(ConfigError::new("intake.max_batch", "must be at least 1"));
@@ -197,17 +162,10 @@ impl Settings {
         }
         for (code, supplier) in &self.suppliers {
             let path = format!("suppliers.{code}");
-            code.parse::<SupplierCode>().map_err(|_| {
-                ConfigError::new(
-                    &path,
-                    "supplier codes use lower-case letters, digits, _ and -",
-                )
-            })?;
+            code.parse::<SupplierCode>()
+                .map_err(|_| ConfigError::new(&path, "supplier codes use lower-case letters, digits, _ and -"))?;
             if supplier.kind(code).is_none() {
-                return Err(ConfigError::new(
-                    &format!("{path}.kind"),
-                    "is required: jsonrest, ota or sandbox",
-                ));
+                return Err(ConfigError::new(&format!("{path}.kind"), "is required: jsonrest, ota or sandbox"));
             }
         }
         Ok(())
@@ -215,18 +173,13 @@ impl Settings {
 
     /// The configured suppliers' codes.
     pub fn supplier_codes(&self) -> Vec<SupplierCode> {
-        self.suppliers
-            .keys()
-            .filter_map(|c| c.parse().ok())
-            .collect()
+        self.suppliers.keys().filter_map(|c| c.parse().ok()).collect()
     }
 }
 
 impl SupplierSettings {
     pub fn kind(&self, code: &str) -> Option<SupplierKind> {
-        self.kind
-            .clone()
-            .or_else(|| serde_json::from_value(serde_json::Value::String(code.to_owned())).ok())
+        self.kind.clone().or_else(|| serde_json::from_value(serde_json::Value::String(code.to_owned())).ok())
     }
 }
 
@@ -237,8 +190,7 @@ mod tests {
 
     fn with(key: &str, value: impl Serialize) -> Result<Settings, ConfigError> {
         Settings::from_figment(
-            Figment::from(Serialized::defaults(Settings::default()))
-                .merge(Serialized::global(key, value)),
+            Figment::from(Serialized::defaults(Settings::default())).merge(Serialized::global(key, value)),
         )
     }
 
@@ -261,15 +213,8 @@ mod tests {
 
     #[test]
     fn a_supplier_kind_defaults_to_its_code() {
-        let s = with(
-            "suppliers",
-            serde_json::json!({"jsonrest": {}, "sandbox": {}}),
-        )
-        .unwrap();
-        assert_eq!(
-            s.suppliers["jsonrest"].kind("jsonrest"),
-            Some(SupplierKind::Jsonrest)
-        );
+        let s = with("suppliers", serde_json::json!({"jsonrest": {}, "sandbox": {}})).unwrap();
+        assert_eq!(s.suppliers["jsonrest"].kind("jsonrest"), Some(SupplierKind::Jsonrest));
         let err = with("suppliers", serde_json::json!({"acme": {}})).unwrap_err();
         assert_eq!(err.env, "BOOKHUB_SUPPLIERS__ACME__KIND");
     }

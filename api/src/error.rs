@@ -25,11 +25,7 @@ pub enum ApiError {
     #[error("the request breaks {} rule(s); see `errors`", .0.len())]
     Validation(Vec<FieldError>),
     #[error("{detail}")]
-    BadRequest {
-        code: &'static str,
-        detail: String,
-        errors: Vec<FieldError>,
-    },
+    BadRequest { code: &'static str, detail: String, errors: Vec<FieldError> },
     #[error("this request creates a resource and needs an `Idempotency-Key` header")]
     MissingIdempotencyKey,
     #[error("this Idempotency-Key was already used with a different request body")]
@@ -71,11 +67,7 @@ impl ApiError {
     }
 
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
-        ApiError::BadRequest {
-            code,
-            detail: detail.into(),
-            errors: Vec::new(),
-        }
+        ApiError::BadRequest { code, detail: detail.into(), errors: Vec::new() }
     }
 }
 
@@ -112,12 +104,10 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Validation(_) | ApiError::IdempotencyKeyReused => {
-                StatusCode::UNPROCESSABLE_ENTITY
+            ApiError::Validation(_) | ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadRequest { .. } | ApiError::MissingIdempotencyKey | ApiError::MalformedJson(_) => {
+                StatusCode::BAD_REQUEST
             }
-            ApiError::BadRequest { .. }
-            | ApiError::MissingIdempotencyKey
-            | ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
             ApiError::IdempotencyKeyInFlight | ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -169,6 +159,5 @@ impl From<StoreError> for ApiError {
 
 /// `default_service` for a resource: answers 405 naming the methods it does take.
 pub fn method_not_allowed(allow: &'static str) -> actix_web::Route {
-    actix_web::web::route()
-        .to(move || async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allow)) })
+    actix_web::web::route().to(move || async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allow)) })
 }

@@ -27,19 +27,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
-            .app_data::<BodyLimit>()
-            .copied()
-            .unwrap_or(BodyLimit(1024 * 1024))
-            .0;
+        let limit = req.app_data::<BodyLimit>().copied().unwrap_or(BodyLimit(1024 * 1024)).0;
         let is_json = req
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<mime::Mime>().ok())
             .is_some_and(|m| {
-                m.type_() == mime::APPLICATION
-                    && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
+                m.type_() == mime::APPLICATION && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
             });
         let declared = req
             .headers()
@@ -56,15 +51,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             }
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk =
-                    chunk.map_err(|e| ApiError::bad_request("unreadable_body", e.to_string()))?;
+                let chunk = chunk.map_err(|e| ApiError::bad_request("unreadable_body", e.to_string()))?;
                 if body.len() + chunk.len() > limit {
                     return Err(ApiError::PayloadTooLarge(limit));
                 }
                 body.extend_from_slice(&chunk);
             }
-            let value: serde_json::Value = serde_json::from_slice(&body)
-                .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+            let value: serde_json::Value =
+                serde_json::from_slice(&body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
             let parsed = serde_path_to_error::deserialize(&value).map_err(|e| {
                 let field = e.path().to_string();
                 ApiError::Validation(vec![domain::FieldError {
@@ -80,8 +74,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 
 /// Query-string parse failures as problem+json (400).
 pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default()
-        .error_handler(|err, _| ApiError::bad_request("invalid_query", err.to_string()).into())
+    web::QueryConfig::default().error_handler(|err, _| ApiError::bad_request("invalid_query", err.to_string()).into())
 }
 
 /// Path parse failures as problem+json (404: no such resource).

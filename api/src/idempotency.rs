@@ -33,10 +33,11 @@ impl FromRequest for IdempotencyKey {
         let Some(value) = req.headers().get(HEADER) else {
             return ready(Err(ApiError::MissingIdempotencyKey));
         };
-        let key =
-            value.to_str().ok().map(str::trim).filter(|k| {
-                !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic())
-            });
+        let key = value
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()));
         ready(match key {
             Some(k) => Ok(IdempotencyKey(k.to_owned())),
             None => Err(ApiError::bad_request(
@@ -65,29 +66,18 @@ pub struct InFlightGuard {
 
 impl InFlight {
     /// Claims the key, or 409 while another request holds it.
-    pub fn claim(
-        &self,
-        agency: &AgencyId,
-        key: &IdempotencyKey,
-    ) -> Result<InFlightGuard, ApiError> {
+    pub fn claim(&self, agency: &AgencyId, key: &IdempotencyKey) -> Result<InFlightGuard, ApiError> {
         let entry = (agency.clone(), key.0.clone());
         if !self.0.lock().expect("in-flight lock").insert(entry.clone()) {
             return Err(ApiError::IdempotencyKeyInFlight);
         }
-        Ok(InFlightGuard {
-            set: self.clone(),
-            entry,
-        })
+        Ok(InFlightGuard { set: self.clone(), entry })
     }
 }
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        self.set
-            .0
-            .lock()
-            .expect("in-flight lock")
-            .remove(&self.entry);
+        self.set.0.lock().expect("in-flight lock").remove(&self.entry);
     }
 }
 
@@ -104,12 +94,10 @@ pub async fn replay(
     if record.request_hash != request_hash {
         return Err(ApiError::IdempotencyKeyReused);
     }
-    Ok(
-        HttpResponse::build(StatusCode::from_u16(record.response_status).unwrap_or(StatusCode::OK))
-            .content_type("application/json")
-            .insert_header((REPLAYED, "true"))
-            .body(record.response_body),
-    )
+    Ok(HttpResponse::build(StatusCode::from_u16(record.response_status).unwrap_or(StatusCode::OK))
+        .content_type("application/json")
+        .insert_header((REPLAYED, "true"))
+        .body(record.response_body))
 }
 
 #[cfg(test)]
@@ -123,10 +111,7 @@ mod tests {
         let key = IdempotencyKey("k".into());
 
         let first = in_flight.claim(&sol, &key).unwrap();
-        assert!(matches!(
-            in_flight.claim(&sol, &key),
-            Err(ApiError::IdempotencyKeyInFlight)
-        ));
+        assert!(matches!(in_flight.claim(&sol, &key), Err(ApiError::IdempotencyKeyInFlight)));
         assert!(in_flight.claim(&luna, &key).is_ok(), "keys are per agency");
         drop(first);
         assert!(in_flight.claim(&sol, &key).is_ok());

@@ -67,9 +67,7 @@ enum KeyCommand {
 }
 
 fn parse_email(s: &str) -> Result<String, String> {
-    EmailAddress::parse(s)
-        .map(|e| e.as_str().to_owned())
-        .map_err(|e| e.to_string())
+    EmailAddress::parse(s).map(|e| e.as_str().to_owned()).map_err(|e| e.to_string())
 }
 
 fn parse_url(s: &str) -> Result<String, String> {
@@ -93,16 +91,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     match runtime.block_on(run(cli.command, settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -117,33 +108,20 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         let app = Application::build(settings).await?;
         return app.run_until_stopped().await.context("serving");
     }
-    let db = Database::connect(&settings.database_url, 2)
-        .await
-        .context("connecting to the database")?;
+    let db = Database::connect(&settings.database_url, 2).await.context("connecting to the database")?;
     db.migrate().await.context("applying migrations")?;
     match command {
         Command::Serve | Command::Openapi => unreachable!("handled above"),
         Command::Migrate => eprintln!("bookhub: migrations applied"),
-        Command::Agency {
-            command:
-                AgencyCommand::Create {
-                    name,
-                    email,
-                    callback_url,
-                },
-        } => {
+        Command::Agency { command: AgencyCommand::Create { name, email, callback_url } } => {
             if name.trim().is_empty() {
                 bail!("--name must not be empty");
             }
-            let agency =
-                agencies::create(&db, name.trim(), email.as_deref(), callback_url.as_deref())
-                    .await?;
+            let agency = agencies::create(&db, name.trim(), email.as_deref(), callback_url.as_deref()).await?;
             let api_key = issue_key(&db, Role::Agency, Some(&agency.id)).await?;
             println!("{}", json!({"agency_id": agency.id, "api_key": api_key}));
         }
-        Command::Key {
-            command: KeyCommand::Create { role, agency },
-        } => {
+        Command::Key { command: KeyCommand::Create { role, agency } } => {
             match (role, &agency) {
                 (Role::Agency, None) => bail!("--role agency needs --agency ag_…"),
                 (Role::Agency, Some(id)) if agencies::find(&db, id).await?.is_none() => {

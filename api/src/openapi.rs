@@ -37,9 +37,7 @@ impl Modify for BearerAuth {
 
 /// The document as committed: pretty JSON with a final newline.
 pub fn document() -> String {
-    let mut json = ApiDoc::openapi()
-        .to_pretty_json()
-        .expect("the OpenAPI document serialises");
+    let mut json = ApiDoc::openapi().to_pretty_json().expect("the OpenAPI document serialises");
     json.push('\n');
     json
 }

@@ -23,10 +23,7 @@ fn every_route_is_documented() {
         ("/readyz", &["get"][..]),
     ] {
         for method in methods {
-            assert!(
-                paths[path][method].is_object(),
-                "{method} {path} is not documented"
-            );
+            assert!(paths[path][method].is_object(), "{method} {path} is not documented");
         }
     }
 }

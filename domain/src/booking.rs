@@ -85,30 +85,19 @@ impl NewBooking {
                 v.check(
                     "supplier",
                     "unknown_supplier",
-                    s.parse::<SupplierCode>()
-                        .map_err(|_| "is not a configured supplier"),
+                    s.parse::<SupplierCode>().map_err(|_| "is not a configured supplier"),
                 )
             })
             .filter(|code| {
                 let known = is_known_supplier(code);
                 if !known {
-                    v.add(
-                        "supplier",
-                        "unknown_supplier",
-                        "is not a configured supplier",
-                    );
+                    v.add("supplier", "unknown_supplier", "is not a configured supplier");
                 }
                 known
             });
-        let hotel_code = v
-            .required("hotel_code", &draft.hotel_code)
-            .map(str::to_owned);
+        let hotel_code = v.required("hotel_code", &draft.hotel_code).map(str::to_owned);
         if hotel_code.as_ref().is_some_and(|h| h.len() > MAX_TEXT) {
-            v.add(
-                "hotel_code",
-                "too_long",
-                format!("must be at most {MAX_TEXT} characters"),
-            );
+            v.add("hotel_code", "too_long", format!("must be at most {MAX_TEXT} characters"));
         }
         let check_in = parse_date(&mut v, "check_in", &draft.check_in);
         let check_out = parse_date(&mut v, "check_out", &draft.check_out);
@@ -140,29 +129,14 @@ impl NewBooking {
             })
             .filter(|m| {
                 if m.is_zero() {
-                    v.add(
-                        "total.amount",
-                        "invalid_amount",
-                        "must be greater than zero",
-                    );
+                    v.add("total.amount", "invalid_amount", "must be greater than zero");
                 }
                 !m.is_zero()
             });
-        let client_reference = draft
-            .client_reference
-            .as_deref()
-            .map(str::trim)
-            .filter(|r| !r.is_empty())
-            .map(str::to_owned);
-        if client_reference
-            .as_ref()
-            .is_some_and(|r| r.len() > MAX_TEXT)
-        {
-            v.add(
-                "client_reference",
-                "too_long",
-                format!("must be at most {MAX_TEXT} characters"),
-            );
+        let client_reference =
+            draft.client_reference.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned);
+        if client_reference.as_ref().is_some_and(|r| r.len() > MAX_TEXT) {
+            v.add("client_reference", "too_long", format!("must be at most {MAX_TEXT} characters"));
         }
         v.finish(|| NewBooking {
             supplier: supplier.expect("checked"),
@@ -194,37 +168,17 @@ fn parse_rooms(v: &mut Violations, drafts: &[RoomDraft]) -> Vec<Room> {
     if drafts.is_empty() {
         v.add("rooms", "required", "at least one room is required");
     } else if drafts.len() > MAX_ROOMS {
-        v.add(
-            "rooms",
-            "too_many",
-            format!("at most {MAX_ROOMS} rooms per booking"),
-        );
+        v.add("rooms", "too_many", format!("at most {MAX_ROOMS} rooms per booking"));
     }
     let mut rooms = Vec::with_capacity(drafts.len());
     for (i, draft) in drafts.iter().enumerate() {
         let at = format!("rooms[{i}]");
-        let room_type = v.check(
-            format!("{at}.room_type"),
-            "unknown_code",
-            draft.room_type.trim().parse::<RoomType>(),
-        );
-        let board = v.check(
-            format!("{at}.board"),
-            "unknown_code",
-            draft.board.trim().parse::<Board>(),
-        );
+        let room_type = v.check(format!("{at}.room_type"), "unknown_code", draft.room_type.trim().parse::<RoomType>());
+        let board = v.check(format!("{at}.board"), "unknown_code", draft.board.trim().parse::<Board>());
         if draft.guests.is_empty() {
-            v.add(
-                format!("{at}.guests"),
-                "required",
-                "at least one guest per room is required",
-            );
+            v.add(format!("{at}.guests"), "required", "at least one guest per room is required");
         } else if draft.guests.len() > MAX_GUESTS_PER_ROOM {
-            v.add(
-                format!("{at}.guests"),
-                "too_many",
-                format!("at most {MAX_GUESTS_PER_ROOM} guests per room"),
-            );
+            v.add(format!("{at}.guests"), "too_many", format!("at most {MAX_GUESTS_PER_ROOM} guests per room"));
         }
         let guests: Vec<Guest> = draft
             .guests
@@ -233,11 +187,7 @@ fn parse_rooms(v: &mut Violations, drafts: &[RoomDraft]) -> Vec<Room> {
             .filter_map(|(j, g)| parse_guest(v, &format!("{at}.guests[{j}]"), g, i == 0 && j == 0))
             .collect();
         if let (Some(room_type), Some(board)) = (room_type, board) {
-            rooms.push(Room {
-                room_type,
-                board,
-                guests,
-            });
+            rooms.push(Room { room_type, board, guests });
         }
     }
     rooms
@@ -247,29 +197,14 @@ fn parse_guest(v: &mut Violations, at: &str, g: &GuestDraft, lead: bool) -> Opti
     let first_name = v.required(format!("{at}.first_name"), &g.first_name);
     let last_name = v.required(format!("{at}.last_name"), &g.last_name);
     let email = match g.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
-        Some(e) => v
-            .check(
-                format!("{at}.email"),
-                "invalid_email",
-                EmailAddress::parse(e),
-            )
-            .map(Some)
-            .unwrap_or(None),
+        Some(e) => v.check(format!("{at}.email"), "invalid_email", EmailAddress::parse(e)).map(Some).unwrap_or(None),
         None if lead => {
-            v.add(
-                format!("{at}.email"),
-                "required",
-                "the lead guest needs an email address",
-            );
+            v.add(format!("{at}.email"), "required", "the lead guest needs an email address");
             None
         }
         None => None,
     };
-    Some(Guest {
-        first_name: first_name?.to_owned(),
-        last_name: last_name?.to_owned(),
-        email,
-    })
+    Some(Guest { first_name: first_name?.to_owned(), last_name: last_name?.to_owned(), email })
 }
 
 /// Where a booking stands.
@@ -316,9 +251,7 @@ impl BookingStatus {
             (S::Pending, E::SupplierRejected { .. }) => S::Rejected,
             (S::Pending, E::SubmissionFailed { .. }) => S::Failed,
             (S::Pending | S::Confirmed, E::CancellationRequested) => S::CancellationPending,
-            (S::Pending | S::Confirmed | S::CancellationPending, E::SupplierCancelled) => {
-                S::Cancelled
-            }
+            (S::Pending | S::Confirmed | S::CancellationPending, E::SupplierCancelled) => S::Cancelled,
             (S::CancellationPending, E::SupplierRejected { .. }) => S::Rejected,
             // Already there, or overtaken by a later state.
             (S::Confirmed, E::SupplierConfirmed { .. })
@@ -327,10 +260,7 @@ impl BookingStatus {
             | (S::CancellationPending, E::CancellationRequested | E::SupplierConfirmed { .. })
             | (S::Cancelled, _) => return Ok(Transition::Unchanged),
             (from, event) => {
-                return Err(TransitionError {
-                    from,
-                    event: event.name(),
-                });
+                return Err(TransitionError { from, event: event.name() });
             }
         };
         Ok(Transition::Changed(next))
@@ -346,14 +276,10 @@ impl FromStr for BookingStatus {
     type Err = crate::codes::UnknownCode;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| crate::codes::UnknownCode {
-                kind: "BookingStatus",
-                allowed: Self::ALL.iter().map(|st| st.as_str()).collect(),
-            })
+        Self::ALL.iter().copied().find(|st| st.as_str() == s).ok_or_else(|| crate::codes::UnknownCode {
+            kind: "BookingStatus",
+            allowed: Self::ALL.iter().map(|st| st.as_str()).collect(),
+        })
     }
 }
 
@@ -460,21 +386,14 @@ mod tests {
     }
 
     fn fields(result: Result<NewBooking, Vec<FieldError>>) -> Vec<(String, &'static str)> {
-        result
-            .unwrap_err()
-            .into_iter()
-            .map(|e| (e.field, e.code))
-            .collect()
+        result.unwrap_err().into_iter().map(|e| (e.field, e.code)).collect()
     }
 
     #[test]
     fn a_good_draft_parses() {
         let b = NewBooking::parse(&draft(), known).unwrap();
         assert_eq!(b.total.minor_units(), 45_000);
-        assert_eq!(
-            b.lead_guest().email.as_ref().unwrap().as_str(),
-            "ana@example.com"
-        );
+        assert_eq!(b.lead_guest().email.as_ref().unwrap().as_str(), "ana@example.com");
     }
 
     #[test]
@@ -484,11 +403,7 @@ mod tests {
         d.check_out = "2027-03-15".into();
         d.rooms[0].room_type = "PENTHOUSE".into();
         d.rooms[0].guests[0].email = None;
-        d.rooms.push(RoomDraft {
-            room_type: "SGL".into(),
-            board: "XX".into(),
-            guests: vec![],
-        });
+        d.rooms.push(RoomDraft { room_type: "SGL".into(), board: "XX".into(), guests: vec![] });
         d.total_currency = "EURO".into();
         assert_eq!(
             fields(NewBooking::parse(&d, known)),
@@ -508,29 +423,17 @@ mod tests {
     fn amounts_must_be_positive_and_fit_the_currency() {
         let mut d = draft();
         d.total_amount = "0.00".into();
-        assert_eq!(
-            fields(NewBooking::parse(&d, known)),
-            [("total.amount".to_owned(), "invalid_amount")]
-        );
+        assert_eq!(fields(NewBooking::parse(&d, known)), [("total.amount".to_owned(), "invalid_amount")]);
         d.total_amount = "10.5".into();
         d.total_currency = "JPY".into();
-        assert_eq!(
-            fields(NewBooking::parse(&d, known)),
-            [("total.amount".to_owned(), "minor_units")]
-        );
+        assert_eq!(fields(NewBooking::parse(&d, known)), [("total.amount".to_owned(), "minor_units")]);
     }
 
     fn any_event() -> impl Strategy<Value = BookingEvent> {
         prop_oneof![
-            "[A-Z]{2}-[0-9]{3}".prop_map(|r| BookingEvent::SupplierConfirmed {
-                supplier_reference: r
-            }),
-            Just(BookingEvent::SupplierRejected {
-                reason: "no_availability".into()
-            }),
-            Just(BookingEvent::SubmissionFailed {
-                reason: "timeout".into()
-            }),
+            "[A-Z]{2}-[0-9]{3}".prop_map(|r| BookingEvent::SupplierConfirmed { supplier_reference: r }),
+            Just(BookingEvent::SupplierRejected { reason: "no_availability".into() }),
+            Just(BookingEvent::SubmissionFailed { reason: "timeout".into() }),
             Just(BookingEvent::CancellationRequested),
             Just(BookingEvent::SupplierCancelled),
         ]
@@ -573,29 +476,15 @@ mod tests {
 
     #[test]
     fn illegal_transitions_are_typed_errors() {
-        let err = BookingStatus::Rejected
-            .apply(&BookingEvent::CancellationRequested)
-            .unwrap_err();
-        assert_eq!(
-            err,
-            TransitionError {
-                from: BookingStatus::Rejected,
-                event: "cancellation_requested"
-            }
-        );
-        assert!(
-            BookingStatus::Confirmed
-                .apply(&BookingEvent::SupplierRejected { reason: "x".into() })
-                .is_err()
-        );
+        let err = BookingStatus::Rejected.apply(&BookingEvent::CancellationRequested).unwrap_err();
+        assert_eq!(err, TransitionError { from: BookingStatus::Rejected, event: "cancellation_requested" });
+        assert!(BookingStatus::Confirmed.apply(&BookingEvent::SupplierRejected { reason: "x".into() }).is_err());
     }
 
     #[test]
     fn a_confirmation_after_cancellation_leaves_it_cancelled() {
         assert_eq!(
-            BookingStatus::Cancelled.apply(&BookingEvent::SupplierConfirmed {
-                supplier_reference: "JR-1".into()
-            }),
+            BookingStatus::Cancelled.apply(&BookingEvent::SupplierConfirmed { supplier_reference: "JR-1".into() }),
             Ok(Transition::Unchanged)
         );
     }

@@ -102,15 +102,8 @@ impl FromStr for SupplierCode {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let valid = (1..=32).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-        if valid {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(InvalidId {
-                kind: "SupplierCode",
-            })
-        }
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if valid { Ok(Self(s.to_owned())) } else { Err(InvalidId { kind: "SupplierCode" }) }
     }
 }
 

@@ -201,10 +201,7 @@ pub enum MoneyError {
     #[error("not a decimal number")]
     NotANumber,
     #[error("has more decimals than {currency} allows ({minor_units})")]
-    TooManyDecimals {
-        currency: &'static str,
-        minor_units: u32,
-    },
+    TooManyDecimals { currency: &'static str, minor_units: u32 },
     #[error("must not be negative")]
     Negative,
     #[error("is too large")]
@@ -217,10 +214,7 @@ impl FromStr for Currency {
     fn from_str(code: &str) -> Result<Self, Self::Err> {
         ISO_4217
             .binary_search_by(|(c, _)| (*c).cmp(code))
-            .map(|i| Currency {
-                code: ISO_4217[i].0,
-                minor_units: ISO_4217[i].1,
-            })
+            .map(|i| Currency { code: ISO_4217[i].0, minor_units: ISO_4217[i].1 })
             .map_err(|_| MoneyError::UnknownCurrency)
     }
 }
@@ -259,10 +253,7 @@ impl Money {
             return Err(MoneyError::Negative);
         }
         if amount.normalize().scale() > currency.minor_units {
-            return Err(MoneyError::TooManyDecimals {
-                currency: currency.code,
-                minor_units: currency.minor_units,
-            });
+            return Err(MoneyError::TooManyDecimals { currency: currency.code, minor_units: currency.minor_units });
         }
         let mut amount = amount;
         amount.rescale(currency.minor_units);
@@ -297,8 +288,7 @@ impl Money {
 
     /// The amount as an integer count of minor units: 450.00 EUR is 45000.
     pub fn minor_units(&self) -> i64 {
-        self.checked_minor_units()
-            .expect("checked when the value was built")
+        self.checked_minor_units().expect("checked when the value was built")
     }
 
     fn checked_minor_units(&self) -> Option<i64> {
@@ -334,17 +324,8 @@ mod tests {
 
     #[test]
     fn refuses_what_the_currency_cannot_hold() {
-        assert_eq!(
-            Money::parse("10.5", "JPY"),
-            Err(MoneyError::TooManyDecimals {
-                currency: "JPY",
-                minor_units: 0
-            })
-        );
-        assert!(matches!(
-            Money::parse("1.001", "EUR"),
-            Err(MoneyError::TooManyDecimals { .. })
-        ));
+        assert_eq!(Money::parse("10.5", "JPY"), Err(MoneyError::TooManyDecimals { currency: "JPY", minor_units: 0 }));
+        assert!(matches!(Money::parse("1.001", "EUR"), Err(MoneyError::TooManyDecimals { .. })));
         assert_eq!(Money::parse("1", "EURO"), Err(MoneyError::UnknownCurrency));
         assert_eq!(Money::parse("1", "XXX"), Err(MoneyError::UnknownCurrency));
         assert_eq!(Money::parse("abc", "EUR"), Err(MoneyError::NotANumber));

@@ -15,17 +15,8 @@ pub struct FieldError {
 pub struct Violations(Vec<FieldError>);
 
 impl Violations {
-    pub fn add(
-        &mut self,
-        field: impl Into<String>,
-        code: &'static str,
-        message: impl Into<String>,
-    ) {
-        self.0.push(FieldError {
-            field: field.into(),
-            code,
-            message: message.into(),
-        });
+    pub fn add(&mut self, field: impl Into<String>, code: &'static str, message: impl Into<String>) {
+        self.0.push(FieldError { field: field.into(), code, message: message.into() });
     }
 
     /// Keeps `Ok` values; records an `Err` under `field` with `code` and returns `None`.
@@ -35,9 +26,7 @@ impl Violations {
         code: &'static str,
         result: Result<T, E>,
     ) -> Option<T> {
-        result
-            .map_err(|e| self.add(field, code, e.to_string()))
-            .ok()
+        result.map_err(|e| self.add(field, code, e.to_string())).ok()
     }
 
     /// Records `code` under `field` when the value is empty or blank.
@@ -61,11 +50,7 @@ impl Violations {
 
     /// `Ok(value)` when nothing was recorded, else every violation.
     pub fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, Vec<FieldError>> {
-        if self.0.is_empty() {
-            Ok(value())
-        } else {
-            Err(self.0)
-        }
+        if self.0.is_empty() { Ok(value()) } else { Err(self.0) }
     }
 }
 
@@ -85,17 +70,9 @@ impl EmailAddress {
         let domain_ok = domain.contains('.')
             && !domain.starts_with('.')
             && !domain.ends_with('.')
-            && domain
-                .split('.')
-                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-'));
-        let local_ok = !local.is_empty()
-            && local.len() <= 64
-            && !local.chars().any(|c| c.is_whitespace() || c == '@');
-        if domain_ok && local_ok && s.len() <= 254 {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(InvalidEmail)
-        }
+            && domain.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-'));
+        let local_ok = !local.is_empty() && local.len() <= 64 && !local.chars().any(|c| c.is_whitespace() || c == '@');
+        if domain_ok && local_ok && s.len() <= 254 { Ok(Self(s.to_owned())) } else { Err(InvalidEmail) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -125,15 +102,7 @@ mod tests {
     fn emails() {
         assert!(EmailAddress::parse("ana@example.com").is_ok());
         assert!(EmailAddress::parse("ana.perez+trip@mail.example.es").is_ok());
-        for bad in [
-            "",
-            "ana",
-            "ana@",
-            "@example.com",
-            "ana@example",
-            "ana @example.com",
-            "ana@.com",
-        ] {
+        for bad in ["", "ana", "ana@", "@example.com", "ana@example", "ana @example.com", "ana@.com"] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad} should be refused");
         }
     }
@@ -145,9 +114,6 @@ mod tests {
         assert_eq!(v.required("b", "  "), None);
         assert_eq!(v.check("c", "invalid", "x".parse::<i32>()), None);
         let errs = v.finish(|| ()).unwrap_err();
-        assert_eq!(
-            errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(),
-            ["b", "c"]
-        );
+        assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["b", "c"]);
     }
 }

@@ -20,13 +20,7 @@ impl SubmitBooking {
 
     /// One submit job per booking, ever.
     pub fn for_booking(booking: &Booking) -> EnqueuedJob {
-        enqueued(
-            Self::QUEUE,
-            &SubmitBooking {
-                booking_id: booking.id.clone(),
-            },
-            booking.id.to_string(),
-        )
+        enqueued(Self::QUEUE, &SubmitBooking { booking_id: booking.id.clone() }, booking.id.to_string())
     }
 }
 
@@ -42,20 +36,10 @@ impl CancelBooking {
     /// One cancel job per cancellation request (a booking's status changes once per request).
     pub fn for_booking(booking: &Booking) -> EnqueuedJob {
         let key = format!("{}:{}", booking.id, booking.updated_at.timestamp_micros());
-        enqueued(
-            Self::QUEUE,
-            &CancelBooking {
-                booking_id: booking.id.clone(),
-            },
-            key,
-        )
+        enqueued(Self::QUEUE, &CancelBooking { booking_id: booking.id.clone() }, key)
     }
 }
 
 fn enqueued(queue: &'static str, job: &impl Serialize, idempotency_key: String) -> EnqueuedJob {
-    EnqueuedJob {
-        queue,
-        payload: serde_json::to_vec(job).expect("job types serialise to JSON"),
-        idempotency_key,
-    }
+    EnqueuedJob { queue, payload: serde_json::to_vec(job).expect("job types serialise to JSON"), idempotency_key }
 }

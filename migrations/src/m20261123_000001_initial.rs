@@ -27,11 +27,7 @@ impl MigrationTrait for Migration {
                 .col(string("role"))
                 .col(string_null("agency_id"))
                 .col(timestamp_with_time_zone("created_at"))
-                .foreign_key(
-                    ForeignKey::create()
-                        .from("api_keys", "agency_id")
-                        .to("agencies", "id"),
-                )
+                .foreign_key(ForeignKey::create().from("api_keys", "agency_id").to("agencies", "id"))
                 .to_owned(),
         )
         .await?;
@@ -56,21 +52,14 @@ impl MigrationTrait for Migration {
                 .col(integer("version"))
                 .col(timestamp_with_time_zone("created_at"))
                 .col(timestamp_with_time_zone("updated_at"))
-                .foreign_key(
-                    ForeignKey::create()
-                        .from("bookings", "agency_id")
-                        .to("agencies", "id"),
-                )
+                .foreign_key(ForeignKey::create().from("bookings", "agency_id").to("agencies", "id"))
                 .to_owned(),
         )
         .await?;
         // Keyset pages are newest first by id (ids sort by creation time), per agency or for staff.
         for (name, cols) in [
             ("idx_bookings_agency_id", &["agency_id", "id"][..]),
-            (
-                "idx_bookings_agency_status_id",
-                &["agency_id", "status", "id"][..],
-            ),
+            ("idx_bookings_agency_status_id", &["agency_id", "status", "id"][..]),
             ("idx_bookings_status_id", &["status", "id"][..]),
         ] {
             let mut index = Index::create().name(name).table("bookings").to_owned();

@@ -27,18 +27,12 @@ impl Backend {
     /// else SQLite.
     pub fn from_env() -> Backend {
         let forced_sqlite = std::env::var("BOOKHUB_TEST_BACKEND").is_ok_and(|b| b == "sqlite");
-        if !forced_sqlite && postgres_url().is_some() {
-            Backend::Postgres
-        } else {
-            Backend::Sqlite
-        }
+        if !forced_sqlite && postgres_url().is_some() { Backend::Postgres } else { Backend::Sqlite }
     }
 }
 
 fn postgres_url() -> Option<String> {
-    std::env::var(POSTGRES_URL_VAR)
-        .ok()
-        .filter(|u| !u.is_empty())
+    std::env::var(POSTGRES_URL_VAR).ok().filter(|u| !u.is_empty())
 }
 
 /// For tests that need Postgres whatever the suite's backend: `true` when it is configured.
@@ -47,26 +41,16 @@ pub fn postgres_available_or_skip(test: &str) -> bool {
     if postgres_url().is_some() {
         return true;
     }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{test}: CI must set {POSTGRES_URL_VAR}"
-    );
-    eprintln!(
-        "skipping {test}: set {POSTGRES_URL_VAR}=postgres://postgres@127.0.0.1:5432/postgres to run it"
-    );
+    assert!(std::env::var_os("CI").is_none(), "{test}: CI must set {POSTGRES_URL_VAR}");
+    eprintln!("skipping {test}: set {POSTGRES_URL_VAR}=postgres://postgres@127.0.0.1:5432/postgres to run it");
     false
 }
 
 /// A database made for one test and removed after it.
 #[derive(Debug)]
 enum TestDatabase {
-    Sqlite {
-        _dir: tempfile::TempDir,
-    },
-    Postgres {
-        admin: Box<PgConnectOptions>,
-        name: String,
-    },
+    Sqlite { _dir: tempfile::TempDir },
+    Postgres { admin: Box<PgConnectOptions>, name: String },
 }
 
 impl TestDatabase {
@@ -74,32 +58,24 @@ impl TestDatabase {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("a temporary folder");
-                let url = format!(
-                    "sqlite://{}?mode=rwc",
-                    dir.path().join("bookhub.db").display()
-                );
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("bookhub.db").display());
                 (TestDatabase::Sqlite { _dir: dir }, url)
             }
             Backend::Postgres => {
                 let url = postgres_url().unwrap_or_else(|| panic!("{POSTGRES_URL_VAR} is not set"));
                 let admin = PgConnectOptions::from_str(&url).expect("a valid Postgres URL");
                 let name = format!("bookhub_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = admin.connect().await.unwrap_or_else(|e| {
-                    panic!("{POSTGRES_URL_VAR} is set but Postgres is unreachable: {e}")
-                });
+                let mut conn = admin
+                    .connect()
+                    .await
+                    .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is set but Postgres is unreachable: {e}"));
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut conn)
                     .await
                     .expect("CREATE DATABASE");
                 conn.close().await.ok();
                 let db_url = admin.clone().database(&name).to_url_lossy().to_string();
-                (
-                    TestDatabase::Postgres {
-                        admin: Box::new(admin),
-                        name,
-                    },
-                    db_url,
-                )
+                (TestDatabase::Postgres { admin: Box::new(admin), name }, db_url)
             }
         }
     }
@@ -111,17 +87,13 @@ impl Drop for TestDatabase {
             let (admin, name) = ((**admin).clone(), name.clone());
             // Drop runs outside async; a small runtime of its own removes the database.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a runtime");
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
                 rt.block_on(async {
                     if let Ok(mut conn) = admin.connect().await {
-                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                        )))
-                        .execute(&mut conn)
-                        .await;
+                        let _ =
+                            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                                .execute(&mut conn)
+                                .await;
                     }
                 });
             })
@@ -150,22 +122,14 @@ impl TestApp {
     /// Spawns on `backend` after `configure` adjusts the settings.
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
         let (database, url) = TestDatabase::create(backend).await;
-        let mut settings = Settings {
-            database_url: url,
-            listen: ([127, 0, 0, 1], 0).into(),
-            http_workers: 2,
-            ..Settings::default()
-        };
+        let mut settings =
+            Settings { database_url: url, listen: ([127, 0, 0, 1], 0).into(), http_workers: 2, ..Settings::default() };
         configure(&mut settings);
-        let app = Application::build(settings.clone())
-            .await
-            .expect("the app builds");
+        let app = Application::build(settings.clone()).await.expect("the app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
-        let db = Database::connect(&settings.database_url, 4)
-            .await
-            .expect("a test connection");
+        let db = Database::connect(&settings.database_url, 4).await.expect("a test connection");
         TestApp {
             address,
             client: Client::new(),
@@ -184,23 +148,24 @@ impl TestApp {
     /// A new agency and its API key.
     pub async fn agency(&self, name: &str) -> (AgencyId, String) {
         let agency =
-            adapters::store::agencies::create(&self.db, name, Some("ops@agency.example"), None)
-                .await
-                .expect("agency");
-        let key = api::auth::issue_key(&self.db, Role::Agency, Some(&agency.id))
-            .await
-            .expect("key");
+            adapters::store::agencies::create(&self.db, name, Some("ops@agency.example"), None).await.expect("agency");
+        let key = api::auth::issue_key(&self.db, Role::Agency, Some(&agency.id)).await.expect("key");
         (agency.id, key)
     }
 
     pub async fn key(&self, role: Role) -> String {
-        api::auth::issue_key(&self.db, role, None)
-            .await
-            .expect("key")
+        api::auth::issue_key(&self.db, role, None).await.expect("key")
     }
 
     pub fn get(&self, key: &str, path: &str) -> RequestBuilder {
         self.client.get(self.url(path)).bearer_auth(key)
+    }
+
+    /// `GET path` as `key`, answered 200 with JSON.
+    pub async fn get_json(&self, key: &str, path: &str) -> Value {
+        let response = self.get(key, path).send().await.expect("the request is answered");
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("a JSON body")
     }
 
     pub fn post(&self, key: &str, path: &str) -> RequestBuilder {
@@ -208,12 +173,7 @@ impl TestApp {
     }
 
     /// `POST /v1/bookings` with the given idempotency key (none when `None`).
-    pub async fn create_booking(
-        &self,
-        key: &str,
-        idempotency_key: Option<&str>,
-        body: &Value,
-    ) -> Response {
+    pub async fn create_booking(&self, key: &str, idempotency_key: Option<&str>, body: &Value) -> Response {
         let mut request = self.post(key, "/v1/bookings").json(body);
         if let Some(k) = idempotency_key {
             request = request.header("Idempotency-Key", k);
@@ -223,9 +183,7 @@ impl TestApp {
 
     /// Creates a booking that must succeed; returns its JSON.
     pub async fn booked(&self, key: &str, body: &Value) -> Value {
-        let response = self
-            .create_booking(key, Some(&uuid::Uuid::new_v4().to_string()), body)
-            .await;
+        let response = self.create_booking(key, Some(&uuid::Uuid::new_v4().to_string()), body).await;
         assert_eq!(response.status(), 202, "booking should be accepted");
         response.json().await.expect("a booking")
     }
@@ -254,22 +212,11 @@ pub fn booking_body() -> Value {
 /// Reads a problem+json answer, checking its media type and status.
 pub async fn problem(response: Response, status: u16) -> Value {
     assert_eq!(response.status(), status, "status");
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert_eq!(
-        content_type, "application/problem+json",
-        "problem media type"
-    );
+    let content_type =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert_eq!(content_type, "application/problem+json", "problem media type");
     let body: Value = response.json().await.expect("a problem document");
     assert_eq!(body["status"], status);
-    assert!(
-        body["type"]
-            .as_str()
-            .is_some_and(|t| t.starts_with("urn:bookhub:problem:"))
-    );
+    assert!(body["type"].as_str().is_some_and(|t| t.starts_with("urn:bookhub:problem:")));
     body
 }

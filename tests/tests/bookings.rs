@@ -11,9 +11,7 @@ async fn a_booking_is_accepted_pending_with_its_submit_job_queued() {
     let app = TestApp::spawn().await;
     let (_, key) = app.agency("Viajes Sol").await;
 
-    let response = app
-        .create_booking(&key, Some("first"), &booking_body())
-        .await;
+    let response = app.create_booking(&key, Some("first"), &booking_body()).await;
 
     assert_eq!(response.status(), 202);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
@@ -22,17 +20,9 @@ async fn a_booking_is_accepted_pending_with_its_submit_job_queued() {
     assert!(id.starts_with("bk_"));
     assert_eq!(location, format!("/v1/bookings/{id}"));
     assert_eq!(booking["status"], "pending");
-    assert_eq!(
-        booking["total"],
-        json!({"amount": "450.00", "currency": "EUR"})
-    );
+    assert_eq!(booking["total"], json!({"amount": "450.00", "currency": "EUR"}));
     assert_eq!(booking["rooms"][0]["guests"][1]["last_name"], "Gómez");
-    assert_eq!(
-        queue::count(app.db.pool(), SubmitBooking::QUEUE, Some(id))
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(queue::count(app.db.pool(), SubmitBooking::QUEUE, Some(id)).await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -47,26 +37,13 @@ async fn a_booking_reads_back_with_an_etag_and_304_when_unchanged() {
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
     assert_eq!(first.json::<Value>().await.unwrap(), created);
 
-    let again = app
-        .get(&key, &path)
-        .header("If-None-Match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let again = app.get(&key, &path).header("If-None-Match", &etag).send().await.unwrap();
     assert_eq!(again.status(), 304);
     assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
 
     // A change gives a new ETag, so the old one no longer matches.
-    app.post(&key, &format!("{path}/cancel"))
-        .send()
-        .await
-        .unwrap();
-    let changed = app
-        .get(&key, &path)
-        .header("If-None-Match", &etag)
-        .send()
-        .await
-        .unwrap();
+    app.post(&key, &format!("{path}/cancel")).send().await.unwrap();
+    let changed = app.get(&key, &path).header("If-None-Match", &etag).send().await.unwrap();
     assert_eq!(changed.status(), 200);
     assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
 }
@@ -81,57 +58,20 @@ async fn agencies_see_only_their_own_bookings_and_staff_see_all() {
     let path = format!("/v1/bookings/{}", booking["id"].as_str().unwrap());
 
     problem(app.get(&luna, &path).send().await.unwrap(), 404).await;
-    problem(
-        app.post(&luna, &format!("{path}/cancel"))
-            .send()
-            .await
-            .unwrap(),
-        404,
-    )
-    .await;
-    let luna_list: Value = app
-        .get(&luna, "/v1/bookings")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    problem(app.post(&luna, &format!("{path}/cancel")).send().await.unwrap(), 404).await;
+    let luna_list = app.get_json(&luna, "/v1/bookings").await;
     assert_eq!(luna_list["data"], json!([]));
 
     assert_eq!(app.get(&staff, &path).send().await.unwrap().status(), 200);
-    let all: Value = app
-        .get(&staff, "/v1/bookings")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all = app.get_json(&staff, "/v1/bookings").await;
     assert_eq!(all["data"].as_array().unwrap().len(), 1);
     // Staff read; only agencies book.
-    problem(
-        app.create_booking(&staff, Some("k"), &booking_body()).await,
-        403,
-    )
-    .await;
+    problem(app.create_booking(&staff, Some("k"), &booking_body()).await, 403).await;
 }
 
 async fn page(app: &TestApp, key: &str, query: &str) -> (Vec<String>, Option<String>) {
-    let body: Value = app
-        .get(key, &format!("/v1/bookings?{query}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ids = body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["id"].as_str().unwrap().to_owned())
-        .collect();
+    let body = app.get_json(key, &format!("/v1/bookings?{query}")).await;
+    let ids = body["data"].as_array().unwrap().iter().map(|b| b["id"].as_str().unwrap().to_owned()).collect();
     (ids, body["next_cursor"].as_str().map(str::to_owned))
 }
 
@@ -141,12 +81,7 @@ async fn pages_stay_stable_while_new_bookings_arrive() {
     let (_, key) = app.agency("Viajes Sol").await;
     let mut created = Vec::new();
     for _ in 0..5 {
-        created.push(
-            app.booked(&key, &booking_body()).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        created.push(app.booked(&key, &booking_body()).await["id"].as_str().unwrap().to_owned());
     }
     let newest_first: Vec<String> = created.iter().rev().cloned().collect();
 
@@ -171,13 +106,7 @@ async fn lists_filter_by_status_and_refuse_bad_parameters() {
     let (_, key) = app.agency("Viajes Sol").await;
     let kept = app.booked(&key, &booking_body()).await;
     let cancelled = app.booked(&key, &booking_body()).await;
-    app.post(
-        &key,
-        &format!("/v1/bookings/{}/cancel", cancelled["id"].as_str().unwrap()),
-    )
-    .send()
-    .await
-    .unwrap();
+    app.post(&key, &format!("/v1/bookings/{}/cancel", cancelled["id"].as_str().unwrap())).send().await.unwrap();
 
     let (pending, _) = page(&app, &key, "status=pending").await;
     assert_eq!(pending, [kept["id"].as_str().unwrap()]);
@@ -191,14 +120,7 @@ async fn lists_filter_by_status_and_refuse_bad_parameters() {
         ("status=lost", "invalid_status"),
         ("cursor=!!", "invalid_cursor"),
     ] {
-        let body = problem(
-            app.get(&key, &format!("/v1/bookings?{query}"))
-                .send()
-                .await
-                .unwrap(),
-            400,
-        )
-        .await;
+        let body = problem(app.get(&key, &format!("/v1/bookings?{query}")).send().await.unwrap(), 400).await;
         assert_eq!(body["code"], code, "{query}");
     }
 }
@@ -214,17 +136,9 @@ async fn cancelling_is_idempotent_and_queues_one_cancellation() {
     for _ in 0..3 {
         let response = app.post(&key, &path).send().await.unwrap();
         assert_eq!(response.status(), 202);
-        assert_eq!(
-            response.json::<Value>().await.unwrap()["status"],
-            "cancellation_pending"
-        );
+        assert_eq!(response.json::<Value>().await.unwrap()["status"], "cancellation_pending");
     }
-    assert_eq!(
-        queue::count(app.db.pool(), CancelBooking::QUEUE, None)
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(queue::count(app.db.pool(), CancelBooking::QUEUE, None).await.unwrap(), 1);
 }
 
 /// Breaks one rule in a valid request.
@@ -236,30 +150,10 @@ async fn every_validation_rule_answers_422_with_its_field() {
     let app = TestApp::spawn().await;
     let (_, key) = app.agency("Viajes Sol").await;
     let cases: Vec<(&str, BreakIt, &str, &str)> = vec![
-        (
-            "dates in order",
-            Box::new(|b| b["check_out"] = json!("2027-03-15")),
-            "check_out",
-            "stay_dates",
-        ),
-        (
-            "a real date",
-            Box::new(|b| b["check_in"] = json!("2027-02-30")),
-            "check_in",
-            "invalid_date",
-        ),
-        (
-            "at least one room",
-            Box::new(|b| b["rooms"] = json!([])),
-            "rooms",
-            "required",
-        ),
-        (
-            "a guest per room",
-            Box::new(|b| b["rooms"][0]["guests"] = json!([])),
-            "rooms[0].guests",
-            "required",
-        ),
+        ("dates in order", Box::new(|b| b["check_out"] = json!("2027-03-15")), "check_out", "stay_dates"),
+        ("a real date", Box::new(|b| b["check_in"] = json!("2027-02-30")), "check_in", "invalid_date"),
+        ("at least one room", Box::new(|b| b["rooms"] = json!([])), "rooms", "required"),
+        ("a guest per room", Box::new(|b| b["rooms"][0]["guests"] = json!([])), "rooms[0].guests", "required"),
         (
             "a lead guest email",
             Box::new(|b| b["rooms"][0]["guests"][0]["email"] = Value::Null),
@@ -272,12 +166,7 @@ async fn every_validation_rule_answers_422_with_its_field() {
             "rooms[0].guests[0].email",
             "invalid_email",
         ),
-        (
-            "a positive amount",
-            Box::new(|b| b["total"]["amount"] = json!("0.00")),
-            "total.amount",
-            "invalid_amount",
-        ),
+        ("a positive amount", Box::new(|b| b["total"]["amount"] = json!("0.00")), "total.amount", "invalid_amount"),
         (
             "the currency's minor units",
             Box::new(|b| b["total"] = json!({"amount": "450.5", "currency": "JPY"})),
@@ -290,61 +179,27 @@ async fn every_validation_rule_answers_422_with_its_field() {
             "total.currency",
             "unknown_currency",
         ),
-        (
-            "a known supplier",
-            Box::new(|b| b["supplier"] = json!("acme")),
-            "supplier",
-            "unknown_supplier",
-        ),
+        ("a known supplier", Box::new(|b| b["supplier"] = json!("acme")), "supplier", "unknown_supplier"),
         (
             "a known room type",
             Box::new(|b| b["rooms"][0]["room_type"] = json!("PENTHOUSE")),
             "rooms[0].room_type",
             "unknown_code",
         ),
-        (
-            "a known board",
-            Box::new(|b| b["rooms"][0]["board"] = json!("XX")),
-            "rooms[0].board",
-            "unknown_code",
-        ),
-        (
-            "a hotel",
-            Box::new(|b| b["hotel_code"] = json!("")),
-            "hotel_code",
-            "required",
-        ),
-        (
-            "JSON types",
-            Box::new(|b| b["total"]["amount"] = json!(450)),
-            "total.amount",
-            "invalid_type",
-        ),
+        ("a known board", Box::new(|b| b["rooms"][0]["board"] = json!("XX")), "rooms[0].board", "unknown_code"),
+        ("a hotel", Box::new(|b| b["hotel_code"] = json!("")), "hotel_code", "required"),
+        ("JSON types", Box::new(|b| b["total"]["amount"] = json!(450)), "total.amount", "invalid_type"),
     ];
     for (rule, break_it, field, code) in cases {
         let mut body = booking_body();
         break_it(&mut body);
-        let response = app
-            .create_booking(&key, Some(&rule.replace(' ', "-")), &body)
-            .await;
+        let response = app.create_booking(&key, Some(&rule.replace(' ', "-")), &body).await;
         let problem = problem(response, 422).await;
         assert_eq!(problem["code"], "validation_failed", "{rule}");
         let errors = problem["errors"].as_array().unwrap();
-        assert!(
-            errors
-                .iter()
-                .any(|e| e["field"] == field && e["code"] == code),
-            "{rule}: {errors:?}"
-        );
+        assert!(errors.iter().any(|e| e["field"] == field && e["code"] == code), "{rule}: {errors:?}");
     }
-    let list: Value = app
-        .get(&key, "/v1/bookings")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = app.get_json(&key, "/v1/bookings").await;
     assert_eq!(list["data"], json!([]), "nothing invalid is stored");
 }
 
@@ -353,17 +208,11 @@ async fn all_violations_are_listed_at_once() {
     let app = TestApp::spawn().await;
     let (_, key) = app.agency("Viajes Sol").await;
 
-    let response = app
-        .create_booking(&key, Some("k"), &json!({"rooms": [{"guests": [{}]}]}))
-        .await;
+    let response = app.create_booking(&key, Some("k"), &json!({"rooms": [{"guests": [{}]}]})).await;
 
     let problem = problem(response, 422).await;
-    let fields: Vec<&str> = problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields: Vec<&str> =
+        problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     for field in [
         "supplier",
         "hotel_code",

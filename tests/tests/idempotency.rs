@@ -7,14 +7,7 @@ use serde_json::Value;
 use tests::{Backend, TestApp, booking_body, postgres_available_or_skip, problem};
 
 async fn booking_count(app: &TestApp, key: &str) -> usize {
-    let list: Value = app
-        .get(key, "/v1/bookings?limit=100")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = app.get_json(key, "/v1/bookings?limit=100").await;
     list["data"].as_array().unwrap().len()
 }
 
@@ -25,10 +18,7 @@ async fn a_create_without_a_key_is_refused_and_writes_nothing() {
 
     let response = app.create_booking(&key, None, &booking_body()).await;
 
-    assert_eq!(
-        problem(response, 400).await["code"],
-        "idempotency_key_missing"
-    );
+    assert_eq!(problem(response, 400).await["code"], "idempotency_key_missing");
     assert_eq!(booking_count(&app, &key).await, 0);
 }
 
@@ -36,9 +26,7 @@ async fn a_create_without_a_key_is_refused_and_writes_nothing() {
 async fn a_retry_replays_the_first_response() {
     let app = TestApp::spawn().await;
     let (_, key) = app.agency("Viajes Sol").await;
-    let first = app
-        .create_booking(&key, Some("retry-me"), &booking_body())
-        .await;
+    let first = app.create_booking(&key, Some("retry-me"), &booking_body()).await;
     assert!(first.headers().get("idempotent-replayed").is_none());
     let first: Value = first.json().await.unwrap();
 
@@ -65,17 +53,13 @@ async fn a_retry_replays_the_first_response() {
 async fn a_key_reused_with_another_payload_is_422() {
     let app = TestApp::spawn().await;
     let (_, key) = app.agency("Viajes Sol").await;
-    app.create_booking(&key, Some("once"), &booking_body())
-        .await;
+    app.create_booking(&key, Some("once"), &booking_body()).await;
     let mut other = booking_body();
     other["hotel_code"] = "PMI-00043".into();
 
     let response = app.create_booking(&key, Some("once"), &other).await;
 
-    assert_eq!(
-        problem(response, 422).await["code"],
-        "idempotency_key_reused"
-    );
+    assert_eq!(problem(response, 422).await["code"], "idempotency_key_reused");
     assert_eq!(booking_count(&app, &key).await, 1);
 }
 
@@ -85,15 +69,8 @@ async fn keys_are_scoped_per_agency() {
     let (_, sol) = app.agency("Viajes Sol").await;
     let (_, luna) = app.agency("Viajes Luna").await;
 
-    let a: Value = app
-        .create_booking(&sol, Some("shared"), &booking_body())
-        .await
-        .json()
-        .await
-        .unwrap();
-    let b = app
-        .create_booking(&luna, Some("shared"), &booking_body())
-        .await;
+    let a: Value = app.create_booking(&sol, Some("shared"), &booking_body()).await.json().await.unwrap();
+    let b = app.create_booking(&luna, Some("shared"), &booking_body()).await;
 
     assert_eq!(b.status(), 202);
     assert!(b.headers().get("idempotent-replayed").is_none());
@@ -104,37 +81,14 @@ async fn keys_are_scoped_per_agency() {
 async fn an_expired_key_is_purged_and_can_be_used_again() {
     let app = TestApp::spawn().await;
     let (agency, key) = app.agency("Viajes Sol").await;
-    let first: Value = app
-        .create_booking(&key, Some("daily"), &booking_body())
-        .await
-        .json()
-        .await
-        .unwrap();
-    let record = idempotency::find(&app.db, &agency, "daily")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        record.expires_at - record.created_at,
-        chrono::Duration::hours(24)
-    );
+    let first: Value = app.create_booking(&key, Some("daily"), &booking_body()).await.json().await.unwrap();
+    let record = idempotency::find(&app.db, &agency, "daily").await.unwrap().unwrap();
+    assert_eq!(record.expires_at - record.created_at, chrono::Duration::hours(24));
 
-    assert_eq!(
-        idempotency::purge_expired(&app.db, record.expires_at - chrono::Duration::seconds(1))
-            .await
-            .unwrap(),
-        0
-    );
-    assert_eq!(
-        idempotency::purge_expired(&app.db, record.expires_at + chrono::Duration::seconds(1))
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(idempotency::purge_expired(&app.db, record.expires_at - chrono::Duration::seconds(1)).await.unwrap(), 0);
+    assert_eq!(idempotency::purge_expired(&app.db, record.expires_at + chrono::Duration::seconds(1)).await.unwrap(), 1);
 
-    let second = app
-        .create_booking(&key, Some("daily"), &booking_body())
-        .await;
+    let second = app.create_booking(&key, Some("daily"), &booking_body()).await;
     assert!(second.headers().get("idempotent-replayed").is_none());
     assert_ne!(second.json::<Value>().await.unwrap()["id"], first["id"]);
 }
@@ -154,26 +108,13 @@ async fn storm(backend: Backend) {
     }))
     .await;
 
-    let ids: HashSet<&str> = answers
-        .iter()
-        .filter(|(s, _)| *s == 202)
-        .map(|(_, b)| b["id"].as_str().unwrap())
-        .collect();
+    let ids: HashSet<&str> =
+        answers.iter().filter(|(s, _)| *s == 202).map(|(_, b)| b["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), 1, "every success is the same booking");
     for (status, body) in &answers {
-        assert!(
-            *status == 202 || (*status == 409 && body["code"] == "idempotency_key_in_flight"),
-            "{status}: {body}"
-        );
+        assert!(*status == 202 || (*status == 409 && body["code"] == "idempotency_key_in_flight"), "{status}: {body}");
     }
-    let list: Value = app
-        .get(&key, "/v1/bookings")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = app.get_json(&key, "/v1/bookings").await;
     let stored = list["data"].as_array().unwrap();
     assert_eq!(stored.len(), 1);
     assert!(ids.contains(stored[0]["id"].as_str().unwrap()));
@@ -217,10 +158,7 @@ async fn two_servers_on_one_postgres_make_one_booking() {
         } else {
             first.client.post(&second_url).bearer_auth(&key)
         };
-        request
-            .header("Idempotency-Key", "across")
-            .json(&body)
-            .send()
+        request.header("Idempotency-Key", "across").json(&body).send()
     }))
     .await;
 
@@ -230,19 +168,9 @@ async fn two_servers_on_one_postgres_make_one_booking() {
         let status = response.status().as_u16();
         assert!(status == 202 || status == 409, "{status}");
         if status == 202 {
-            ids.insert(
-                response.json::<Value>().await.unwrap()["id"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
-            );
+            ids.insert(response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned());
         }
     }
     assert_eq!(ids.len(), 1);
-    assert!(
-        idempotency::find(&first.db, &agency, "across")
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(idempotency::find(&first.db, &agency, "across").await.unwrap().is_some());
 }

@@ -6,22 +6,10 @@ use tests::{Backend, TestApp, booking_body, problem};
 async fn authentication_is_required() {
     let app = TestApp::spawn().await;
 
-    let none = app
-        .client
-        .get(app.url("/v1/bookings"))
-        .send()
-        .await
-        .unwrap();
+    let none = app.client.get(app.url("/v1/bookings")).send().await.unwrap();
     assert_eq!(none.headers()["www-authenticate"], "Bearer");
     assert_eq!(problem(none, 401).await["code"], "unauthorized");
-    problem(
-        app.get("bkh_not-a-real-key", "/v1/bookings")
-            .send()
-            .await
-            .unwrap(),
-        401,
-    )
-    .await;
+    problem(app.get("bkh_not-a-real-key", "/v1/bookings").send().await.unwrap(), 401).await;
 }
 
 #[tokio::test]
@@ -30,22 +18,8 @@ async fn unknown_routes_and_ids_are_404() {
     let (_, key) = app.agency("Viajes Sol").await;
 
     problem(app.get(&key, "/v1/nothing-here").send().await.unwrap(), 404).await;
-    problem(
-        app.get(&key, "/v1/bookings/bk_00000000000000000000000000000000")
-            .send()
-            .await
-            .unwrap(),
-        404,
-    )
-    .await;
-    problem(
-        app.get(&key, "/v1/bookings/not-an-id")
-            .send()
-            .await
-            .unwrap(),
-        404,
-    )
-    .await;
+    problem(app.get(&key, "/v1/bookings/bk_00000000000000000000000000000000").send().await.unwrap(), 404).await;
+    problem(app.get(&key, "/v1/bookings/not-an-id").send().await.unwrap(), 404).await;
 }
 
 #[tokio::test]
@@ -56,22 +30,12 @@ async fn a_wrong_method_is_405_with_allow() {
     let one = format!("/v1/bookings/{}", booking["id"].as_str().unwrap());
 
     for (method, path, allow) in [
-        (
-            reqwest::Method::DELETE,
-            "/v1/bookings".to_owned(),
-            "GET, POST",
-        ),
+        (reqwest::Method::DELETE, "/v1/bookings".to_owned(), "GET, POST"),
         (reqwest::Method::PUT, one.clone(), "GET"),
         (reqwest::Method::GET, format!("{one}/cancel"), "POST"),
         (reqwest::Method::POST, "/healthz".to_owned(), "GET"),
     ] {
-        let response = app
-            .client
-            .request(method, app.url(&path))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap();
+        let response = app.client.request(method, app.url(&path)).bearer_auth(&key).send().await.unwrap();
         assert_eq!(response.headers()["allow"], allow, "{path}");
         problem(response, 405).await;
     }
@@ -81,25 +45,12 @@ async fn a_wrong_method_is_405_with_allow() {
 async fn bodies_must_be_json_and_within_the_limit() {
     let app = TestApp::spawn_with(Backend::from_env(), |s| s.body_limit_bytes = 2048).await;
     let (_, key) = app.agency("Viajes Sol").await;
-    let post = || {
-        app.post(&key, "/v1/bookings")
-            .header("Idempotency-Key", "k")
-    };
+    let post = || app.post(&key, "/v1/bookings").header("Idempotency-Key", "k");
 
-    let text = post()
-        .header("content-type", "text/plain")
-        .body(booking_body().to_string())
-        .send()
-        .await
-        .unwrap();
+    let text = post().header("content-type", "text/plain").body(booking_body().to_string()).send().await.unwrap();
     assert_eq!(problem(text, 415).await["code"], "unsupported_media_type");
 
-    let broken = post()
-        .header("content-type", "application/json")
-        .body("{\"supplier\": ")
-        .send()
-        .await
-        .unwrap();
+    let broken = post().header("content-type", "application/json").body("{\"supplier\": ").send().await.unwrap();
     assert_eq!(problem(broken, 400).await["code"], "malformed_json");
 
     let mut huge = booking_body();
@@ -122,13 +73,7 @@ async fn bodies_must_be_json_and_within_the_limit() {
 async fn request_ids_are_echoed_or_made_up() {
     let app = TestApp::spawn().await;
 
-    let echoed = app
-        .client
-        .get(app.url("/healthz"))
-        .header("X-Request-Id", "trace-123")
-        .send()
-        .await
-        .unwrap();
+    let echoed = app.client.get(app.url("/healthz")).header("X-Request-Id", "trace-123").send().await.unwrap();
     assert_eq!(echoed.headers()["x-request-id"], "trace-123");
     let made = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(made.headers()["x-request-id"].len(), 36);
@@ -138,60 +83,18 @@ async fn request_ids_are_echoed_or_made_up() {
 async fn health_readiness_and_docs_are_served() {
     let app = TestApp::spawn().await;
 
-    assert_eq!(
-        app.client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        app.client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(app.client.get(app.url("/readyz")).send().await.unwrap().status(), 200);
 
-    let spec: serde_json::Value = app
-        .client
-        .get(app.url("/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        spec,
-        serde_json::from_str::<serde_json::Value>(&api::openapi::document()).unwrap()
-    );
+    let spec: serde_json::Value =
+        app.client.get(app.url("/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(spec, serde_json::from_str::<serde_json::Value>(&api::openapi::document()).unwrap());
     assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
 
     // The docs viewer and its assets come from bookhub itself, not a CDN.
-    let page = app
-        .client
-        .get(app.url("/docs/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.client.get(app.url("/docs/")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("swagger-ui"), "{page}");
-    assert!(
-        !page.contains("https://"),
-        "the docs page must not load anything from the internet"
-    );
-    let css = app
-        .client
-        .get(app.url("/docs/swagger-ui.css"))
-        .send()
-        .await
-        .unwrap();
+    assert!(!page.contains("https://"), "the docs page must not load anything from the internet");
+    let css = app.client.get(app.url("/docs/swagger-ui.css")).send().await.unwrap();
     assert_eq!(css.status(), 200);
 }

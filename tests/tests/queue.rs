@@ -15,11 +15,8 @@ async fn the_intake_queues_jobs_exactly_as_apalis_does() {
     let app = TestApp::spawn_with(Backend::Postgres, |_| {}).await;
     let (_, key) = app.agency("Viajes Sol").await;
     let booking = app.booked(&key, &booking_body()).await;
-    let reference = EnqueuedJob {
-        queue: SubmitBooking::QUEUE,
-        payload: b"{}".to_vec(),
-        idempotency_key: "by-apalis".into(),
-    };
+    let reference =
+        EnqueuedJob { queue: SubmitBooking::QUEUE, payload: b"{}".to_vec(), idempotency_key: "by-apalis".into() };
     queue::push(app.db.pool(), &[reference]).await.unwrap();
 
     let pg = sqlx::PgPool::connect(&app.database_url).await.unwrap();
@@ -32,11 +29,7 @@ async fn the_intake_queues_jobs_exactly_as_apalis_does() {
     .await
     .unwrap();
 
-    let [
-        (ours_key, ours, payload, id_len),
-        (theirs_key, theirs, _, their_id_len),
-    ] = &rows[..]
-    else {
+    let [(ours_key, ours, payload, id_len), (theirs_key, theirs, _, their_id_len)] = &rows[..] else {
         panic!("two jobs expected: {rows:?}")
     };
     assert_eq!(ours_key, booking["id"].as_str().unwrap());

@@ -39,16 +39,8 @@ pub async fn create(
 }
 
 pub async fn find(db: &Database, id: &AgencyId) -> Result<Option<Agency>, StoreError> {
-    let Some(m) = agency::Entity::find_by_id(id.to_string())
-        .one(db.orm())
-        .await?
-    else {
+    let Some(m) = agency::Entity::find_by_id(id.to_string()).one(db.orm()).await? else {
         return Ok(None);
     };
-    Ok(Some(Agency {
-        id: id.clone(),
-        name: m.name,
-        email: m.email,
-        callback_url: m.callback_url,
-    }))
+    Ok(Some(Agency { id: id.clone(), name: m.name, email: m.email, callback_url: m.callback_url }))
 }

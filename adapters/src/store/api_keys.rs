@@ -38,9 +38,7 @@ impl FromStr for Role {
             "staff" => Ok(Role::Staff),
             "finance" => Ok(Role::Finance),
             "admin" => Ok(Role::Admin),
-            other => Err(format!(
-                "unknown role {other:?}; expected agency, staff, finance or admin"
-            )),
+            other => Err(format!("unknown role {other:?}; expected agency, staff, finance or admin")),
         }
     }
 }
@@ -79,23 +77,13 @@ pub async fn create(
     Ok(id)
 }
 
-pub async fn find_by_hash(
-    db: &Database,
-    key_hash: &str,
-) -> Result<Option<ApiKeyRecord>, StoreError> {
-    let Some(m) = api_key::Entity::find()
-        .filter(api_key::Column::KeyHash.eq(key_hash))
-        .one(db.orm())
-        .await?
-    else {
+pub async fn find_by_hash(db: &Database, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+    let Some(m) = api_key::Entity::find().filter(api_key::Column::KeyHash.eq(key_hash)).one(db.orm()).await? else {
         return Ok(None);
     };
     let corrupt = |e: String| StoreError::Corrupt(format!("api_keys/{}", m.id), e);
     Ok(Some(ApiKeyRecord {
-        id: m
-            .id
-            .parse()
-            .map_err(|e: domain::ids::InvalidId| corrupt(e.to_string()))?,
+        id: m.id.parse().map_err(|e: domain::ids::InvalidId| corrupt(e.to_string()))?,
         role: m.role.parse().map_err(corrupt)?,
         agency_id: m
             .agency_id

@@ -1,10 +1,7 @@
 //! Bookings, always read through a [`Scope`] so a handler cannot forget the tenant.
 
 use domain::booking::{Room, TransitionError};
-use domain::{
-    AgencyId, Booking, BookingEvent, BookingId, BookingStatus, Currency, Money, NewBooking,
-    Transition,
-};
+use domain::{AgencyId, Booking, BookingEvent, BookingId, BookingStatus, Currency, Money, NewBooking, Transition};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 
 use super::entities::booking;
@@ -28,26 +25,14 @@ pub fn for_agency(agency_id: &AgencyId) -> Scope {
 impl Scope {
     fn select(&self) -> Select<booking::Entity> {
         match self {
-            Scope::Agency(agency) => {
-                booking::Entity::find().filter(booking::Column::AgencyId.eq(agency.as_str()))
-            }
+            Scope::Agency(agency) => booking::Entity::find().filter(booking::Column::AgencyId.eq(agency.as_str())),
             Scope::All => booking::Entity::find(),
         }
     }
 }
 
-pub async fn find(
-    db: &Database,
-    scope: &Scope,
-    id: &BookingId,
-) -> Result<Option<Booking>, StoreError> {
-    scope
-        .select()
-        .filter(booking::Column::Id.eq(id.as_str()))
-        .one(db.orm())
-        .await?
-        .map(from_model)
-        .transpose()
+pub async fn find(db: &Database, scope: &Scope, id: &BookingId) -> Result<Option<Booking>, StoreError> {
+    scope.select().filter(booking::Column::Id.eq(id.as_str())).one(db.orm()).await?.map(from_model).transpose()
 }
 
 /// One page of bookings, newest first.
@@ -113,11 +98,7 @@ pub async fn request_cancellation(
 ) -> Result<CancelOutcome, StoreError> {
     // A concurrent change to the same booking makes the guarded update miss; read and try again.
     for _ in 0..3 {
-        let found = scope
-            .select()
-            .filter(booking::Column::Id.eq(id.as_str()))
-            .one(db.orm())
-            .await?;
+        let found = scope.select().filter(booking::Column::Id.eq(id.as_str())).one(db.orm()).await?;
         let Some(model) = found else {
             return Ok(CancelOutcome::NotFound);
         };
@@ -181,10 +162,7 @@ impl PushJobs for sqlx::SqliteConnection {
     }
 }
 
-pub(crate) async fn push_jobs<C: PushJobs>(
-    conn: &mut C,
-    jobs: &[EnqueuedJob],
-) -> Result<(), StoreError> {
+pub(crate) async fn push_jobs<C: PushJobs>(conn: &mut C, jobs: &[EnqueuedJob]) -> Result<(), StoreError> {
     conn.push(jobs).await
 }
 
@@ -194,9 +172,7 @@ pub(crate) fn rooms_json(rooms: &[Room]) -> serde_json::Value {
 }
 
 fn from_model(m: booking::Model) -> Result<Booking, StoreError> {
-    let corrupt = |e: &dyn std::fmt::Display| {
-        StoreError::Corrupt(format!("bookings/{}", m.id), e.to_string())
-    };
+    let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("bookings/{}", m.id), e.to_string());
     let currency: Currency = m.currency.parse().map_err(|e| corrupt(&e))?;
     Ok(Booking {
         id: m.id.parse().map_err(|e| corrupt(&e))?,

@@ -20,14 +20,8 @@ pub struct IdempotencyRecord {
     pub expires_at: DateTime<Utc>,
 }
 
-pub async fn find(
-    db: &Database,
-    agency_id: &AgencyId,
-    key: &str,
-) -> Result<Option<IdempotencyRecord>, StoreError> {
-    let found = idempotency_key::Entity::find_by_id((agency_id.to_string(), key.to_owned()))
-        .one(db.orm())
-        .await?;
+pub async fn find(db: &Database, agency_id: &AgencyId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+    let found = idempotency_key::Entity::find_by_id((agency_id.to_string(), key.to_owned())).one(db.orm()).await?;
     Ok(found.map(|m| IdempotencyRecord {
         agency_id: agency_id.clone(),
         key: m.key,

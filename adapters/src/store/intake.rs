@@ -14,7 +14,9 @@ use sqlx::QueryBuilder;
 use sqlx::types::Json;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use sqlx::{PgPool, SqlitePool};
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::query_builder::Separated;
+use sqlx::{Encode, PgPool, SqlitePool, Type};
 
 use super::bookings::rooms_json;
 use super::idempotency::IdempotencyRecord;
@@ -67,19 +69,12 @@ impl BookingIntake {
     /// Writes the item durably (or finds its key taken); returns after the commit.
     pub async fn submit(&self, item: IntakeItem) -> Result<IntakeOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .send((item, reply))
-            .await
-            .map_err(|_| StoreError::WriterGone)?;
+        self.queue.send((item, reply)).await.map_err(|_| StoreError::WriterGone)?;
         answer.await.map_err(|_| StoreError::WriterGone)?
     }
 }
 
-async fn run_writer(
-    db: Database,
-    rx: Arc<Mutex<mpsc::Receiver<(IntakeItem, Reply)>>>,
-    max_batch: usize,
-) {
+async fn run_writer(db: Database, rx: Arc<Mutex<mpsc::Receiver<(IntakeItem, Reply)>>>, max_batch: usize) {
     loop {
         let mut batch = Vec::with_capacity(max_batch);
         {
@@ -124,25 +119,14 @@ async fn write(pool: &Pool, items: &[IntakeItem]) -> Vec<Result<IntakeOutcome, S
 type Key = (String, String);
 
 fn key_of(item: &IntakeItem) -> Key {
-    (
-        item.idempotency.agency_id.to_string(),
-        item.idempotency.key.clone(),
-    )
+    (item.idempotency.agency_id.to_string(), item.idempotency.key.clone())
 }
 
-async fn write_batch(
-    pool: &Pool,
-    items: &[IntakeItem],
-) -> Result<Vec<Result<IntakeOutcome, StoreError>>, StoreError> {
+async fn write_batch(pool: &Pool, items: &[IntakeItem]) -> Result<Vec<Result<IntakeOutcome, StoreError>>, StoreError> {
     // The first item carrying a key owns it; a later one in the same batch finds it taken.
     let mut seen = HashSet::new();
     let owns: Vec<bool> = items.iter().map(|item| seen.insert(key_of(item))).collect();
-    let owners: Vec<&IntakeItem> = items
-        .iter()
-        .zip(&owns)
-        .filter(|(_, owns)| **owns)
-        .map(|(item, _)| item)
-        .collect();
+    let owners: Vec<&IntakeItem> = items.iter().zip(&owns).filter(|(_, owns)| **owns).map(|(item, _)| item).collect();
     let inserted = match pool {
         Pool::Postgres(p) => insert_postgres(p, &owners).await?,
         Pool::Sqlite(p) => insert_sqlite(p, &owners).await?,
@@ -151,132 +135,110 @@ async fn write_batch(
         .iter()
         .zip(owns)
         .map(|(item, owns)| {
-            Ok(if owns && inserted.contains(&key_of(item)) {
-                IntakeOutcome::Created
-            } else {
-                IntakeOutcome::KeyTaken
-            })
+            Ok(if owns && inserted.contains(&key_of(item)) { IntakeOutcome::Created } else { IntakeOutcome::KeyTaken })
         })
         .collect())
 }
 
+/// Columns of an idempotency record, in the order [`bind_idempotency`] binds them.
+const IDEMPOTENCY_COLUMNS: &str =
+    r#"agency_id, "key", request_hash, response_status, response_body, created_at, expires_at"#;
+/// Columns of a booking, in the order [`bind_booking`] binds them.
+const BOOKING_COLUMNS: &str = "id, agency_id, supplier, hotel_code, check_in, check_out, status, total_minor, currency, \
+     client_reference, rooms, supplier_reference, status_reason, version, created_at, updated_at";
+
+fn bind_idempotency<DB>(row: &mut Separated<'_, DB, &'static str>, r: &IdempotencyRecord)
+where
+    DB: sqlx::Database,
+    String: Encode<'static, DB> + Type<DB>,
+    i16: Encode<'static, DB> + Type<DB>,
+    DateTime<Utc>: Encode<'static, DB> + Type<DB>,
+{
+    row.push_bind(r.agency_id.to_string())
+        .push_bind(r.key.clone())
+        .push_bind(r.request_hash.clone())
+        .push_bind(r.response_status as i16)
+        .push_bind(r.response_body.clone())
+        .push_bind(r.created_at)
+        .push_bind(r.expires_at);
+}
+
+fn bind_booking<DB>(row: &mut Separated<'_, DB, &'static str>, b: &Booking)
+where
+    DB: sqlx::Database,
+    String: Encode<'static, DB> + Type<DB>,
+    Option<String>: Encode<'static, DB> + Type<DB>,
+    &'static str: Encode<'static, DB> + Type<DB>,
+    i64: Encode<'static, DB> + Type<DB>,
+    i32: Encode<'static, DB> + Type<DB>,
+    NaiveDate: Encode<'static, DB> + Type<DB>,
+    DateTime<Utc>: Encode<'static, DB> + Type<DB>,
+    Json<serde_json::Value>: Encode<'static, DB> + Type<DB>,
+{
+    let d = &b.details;
+    row.push_bind(b.id.to_string())
+        .push_bind(b.agency_id.to_string())
+        .push_bind(d.supplier.to_string())
+        .push_bind(d.hotel_code.clone())
+        .push_bind(d.check_in)
+        .push_bind(d.check_out)
+        .push_bind(b.status.as_str())
+        .push_bind(d.total.minor_units())
+        .push_bind(d.total.currency().code())
+        .push_bind(d.client_reference.clone())
+        .push_bind(Json(rooms_json(&d.rooms)))
+        .push_bind(b.supplier_reference.clone())
+        .push_bind(b.status_reason.clone())
+        .push_bind(0_i32)
+        .push_bind(b.created_at)
+        .push_bind(b.updated_at);
+}
+
 /// Postgres: the whole batch is one statement — keys, bookings and jobs in data-modifying
 /// CTEs, atomic without BEGIN/COMMIT — so one round trip. Under load every round trip is a
-/// chance to wait for a CPU; five of them per batch made a 50 ms p99.
+/// chance to wait for a CPU.
 async fn insert_postgres(pool: &PgPool, items: &[&IntakeItem]) -> Result<HashSet<Key>, StoreError> {
-    let mut sql = QueryBuilder::new(
-        "WITH input (agency_id, idem_key, request_hash, response_status, response_body, created_at, expires_at, \
-         id, supplier, hotel_code, check_in, check_out, status, total_minor, currency, client_reference, rooms, \
-         supplier_reference, status_reason, booked_at, updated_at, job_id, job_type, job, job_key) AS (",
-    );
+    // `input` carries each item's idempotency record, its booking (as b_*) and its job.
+    let booking_as = BOOKING_COLUMNS.split(", ").map(|c| format!("b_{}", c.trim())).collect::<Vec<_>>().join(", ");
+    let mut sql = QueryBuilder::new(format!(
+        "WITH input ({IDEMPOTENCY_COLUMNS}, {booking_as}, job_id, job_type, job, job_key) AS ("
+    ));
     sql.push_values(items, |mut row, item| {
-        let (r, b, job) = (&item.idempotency, &item.booking, &item.submit_job);
-        row.push_bind(r.agency_id.to_string())
-            .push_bind(r.key.clone())
-            .push_bind(r.request_hash.clone())
-            .push_bind(r.response_status as i16)
-            .push_bind(r.response_body.clone())
-            .push_bind(r.created_at)
-            .push_bind(r.expires_at)
-            .push_bind(b.id.to_string())
-            .push_bind(b.details.supplier.to_string())
-            .push_bind(b.details.hotel_code.clone())
-            .push_bind(b.details.check_in)
-            .push_bind(b.details.check_out)
-            .push_bind(b.status.as_str())
-            .push_bind(b.details.total.minor_units())
-            .push_bind(b.details.total.currency().code())
-            .push_bind(b.details.client_reference.clone())
-            .push_bind(Json(rooms_json(&b.details.rooms)))
-            .push_bind(b.supplier_reference.clone())
-            .push_bind(b.status_reason.clone())
-            .push_bind(b.created_at)
-            .push_bind(b.updated_at)
-            .push_bind(ulid::Ulid::new().to_string())
+        bind_idempotency(&mut row, &item.idempotency);
+        bind_booking(&mut row, &item.booking);
+        let job = &item.submit_job;
+        row.push_bind(ulid::Ulid::new().to_string())
             .push_bind(job.queue)
             .push_bind(job.payload.clone())
             .push_bind(job.idempotency_key.clone());
     });
-    sql.push(
+    sql.push(format!(
         r#"),
         keys AS (
-            INSERT INTO idempotency_keys (agency_id, "key", request_hash, response_status, response_body, created_at, expires_at)
-            SELECT agency_id, idem_key, request_hash, response_status, response_body, created_at, expires_at FROM input
+            INSERT INTO idempotency_keys ({IDEMPOTENCY_COLUMNS}) SELECT {IDEMPOTENCY_COLUMNS} FROM input
             ON CONFLICT (agency_id, "key") DO NOTHING
             RETURNING agency_id, "key"),
-        fresh AS (SELECT input.* FROM input JOIN keys ON keys.agency_id = input.agency_id AND keys."key" = input.idem_key),
-        booked AS (
-            INSERT INTO bookings (id, agency_id, supplier, hotel_code, check_in, check_out, status, total_minor, currency,
-                                  client_reference, rooms, supplier_reference, status_reason, version, created_at, updated_at)
-            SELECT id, agency_id, supplier, hotel_code, check_in, check_out, status, total_minor, currency,
-                   client_reference, rooms, supplier_reference, status_reason, 0, booked_at, updated_at FROM fresh),
-        queued AS ("#,
-    );
-    sql.push(queue::POSTGRES_INSERT_FROM_FRESH);
-    sql.push(r#") SELECT agency_id, "key" FROM keys"#);
-    Ok(sql
-        .build_query_as()
-        .fetch_all(pool)
-        .await?
-        .into_iter()
-        .collect())
+        fresh AS (SELECT input.* FROM input JOIN keys ON keys.agency_id = input.agency_id AND keys."key" = input."key"),
+        booked AS (INSERT INTO bookings ({BOOKING_COLUMNS}) SELECT {booking_as} FROM fresh),
+        queued AS ({})
+        SELECT agency_id, "key" FROM keys"#,
+        queue::POSTGRES_INSERT_FROM_FRESH
+    ));
+    Ok(sql.build_query_as().fetch_all(pool).await?.into_iter().collect())
 }
 
 /// SQLite: one transaction of a few statements; round trips here are function calls.
-async fn insert_sqlite(
-    pool: &SqlitePool,
-    items: &[&IntakeItem],
-) -> Result<HashSet<Key>, StoreError> {
+async fn insert_sqlite(pool: &SqlitePool, items: &[&IntakeItem]) -> Result<HashSet<Key>, StoreError> {
     let mut tx = pool.begin().await?;
-    let mut keys = QueryBuilder::new(
-        r#"INSERT INTO idempotency_keys (agency_id, "key", request_hash, response_status, response_body, created_at, expires_at) "#,
-    );
-    keys.push_values(items, |mut row, item| {
-        let r = &item.idempotency;
-        row.push_bind(r.agency_id.to_string())
-            .push_bind(r.key.clone())
-            .push_bind(r.request_hash.clone())
-            .push_bind(r.response_status as i16)
-            .push_bind(r.response_body.clone())
-            .push_bind(r.created_at)
-            .push_bind(r.expires_at);
-    });
+    let mut keys = QueryBuilder::new(format!("INSERT INTO idempotency_keys ({IDEMPOTENCY_COLUMNS}) "));
+    keys.push_values(items, |mut row, item| bind_idempotency(&mut row, &item.idempotency));
     keys.push(r#" ON CONFLICT (agency_id, "key") DO NOTHING RETURNING agency_id, "key""#);
-    let inserted: HashSet<Key> = keys
-        .build_query_as()
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
+    let inserted: HashSet<Key> = keys.build_query_as().fetch_all(&mut *tx).await?.into_iter().collect();
 
-    let fresh: Vec<&&IntakeItem> = items
-        .iter()
-        .filter(|item| inserted.contains(&key_of(item)))
-        .collect();
+    let fresh: Vec<&&IntakeItem> = items.iter().filter(|item| inserted.contains(&key_of(item))).collect();
     if !fresh.is_empty() {
-        let mut bookings = QueryBuilder::new(
-            "INSERT INTO bookings (id, agency_id, supplier, hotel_code, check_in, check_out, status, total_minor, currency, \
-             client_reference, rooms, supplier_reference, status_reason, version, created_at, updated_at) ",
-        );
-        bookings.push_values(&fresh, |mut row, item| {
-            let b = &item.booking;
-            row.push_bind(b.id.to_string())
-                .push_bind(b.agency_id.to_string())
-                .push_bind(b.details.supplier.to_string())
-                .push_bind(b.details.hotel_code.clone())
-                .push_bind(b.details.check_in)
-                .push_bind(b.details.check_out)
-                .push_bind(b.status.as_str())
-                .push_bind(b.details.total.minor_units())
-                .push_bind(b.details.total.currency().code())
-                .push_bind(b.details.client_reference.clone())
-                .push_bind(Json(rooms_json(&b.details.rooms)))
-                .push_bind(b.supplier_reference.clone())
-                .push_bind(b.status_reason.clone())
-                .push_bind(0_i32)
-                .push_bind(b.created_at)
-                .push_bind(b.updated_at);
-        });
+        let mut bookings = QueryBuilder::new(format!("INSERT INTO bookings ({BOOKING_COLUMNS}) "));
+        bookings.push_values(&fresh, |mut row, item| bind_booking(&mut row, &item.booking));
         bookings.build().execute(&mut *tx).await?;
         let jobs: Vec<EnqueuedJob> = fresh.iter().map(|item| item.submit_job.clone()).collect();
         queue::push_sqlite(&mut tx, &jobs).await?;

@@ -77,10 +77,7 @@ impl Database {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let pool = if url.starts_with("sqlite:") {
             Pool::Sqlite(
-                SqlitePoolOptions::new()
-                    .max_connections(max_connections)
-                    .connect_with(sqlite_options(url)?)
-                    .await?,
+                SqlitePoolOptions::new().max_connections(max_connections).connect_with(sqlite_options(url)?).await?,
             )
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Pool::Postgres(

@@ -18,12 +18,10 @@ pub struct EnqueuedJob {
 }
 
 fn task(job: &EnqueuedJob) -> apalis_core::task::Task<Vec<u8>> {
-    TaskBuilder::new(job.payload.clone())
-        .idempotency_key(&job.idempotency_key)
-        .build()
+    TaskBuilder::new(job.payload.clone()).idempotency_key(&job.idempotency_key).build()
 }
 
-/// The tail of a statement that queues one apalis job per row of a CTE named `fresh`, whose
+/// A statement that queues one apalis job per row of a CTE named `fresh`, whose
 /// columns `job_id`, `job_type`, `job` and `job_key` carry the task. It writes what
 /// `apalis_postgres::queries::push_tasks` writes for a task built with defaults (pending, 25
 /// attempts, priority 0, no metadata, due now); a test holds the two side by side.
@@ -35,16 +33,11 @@ pub(crate) const POSTGRES_INSERT_FROM_FRESH: &str = "\
 pub(crate) async fn setup(pool: &Pool) -> Result<(), StoreError> {
     let queue_err = |e: apalis_postgres::Error| StoreError::Queue(e.to_string());
     match pool {
-        Pool::Postgres(p) => apalis_postgres::PostgresStorage::setup(p)
-            .await
-            .map_err(queue_err),
+        Pool::Postgres(p) => apalis_postgres::PostgresStorage::setup(p).await.map_err(queue_err),
         Pool::Sqlite(p) => {
             // apalis's setup turns `synchronous` off on the connection it runs on; give it a
             // connection of its own so bookhub's connections keep fully synchronous commits.
-            let own = SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect_with((*p.connect_options()).clone())
-                .await?;
+            let own = SqlitePoolOptions::new().max_connections(1).connect_with((*p.connect_options()).clone()).await?;
             let result = apalis_sqlite::SqliteStorage::setup(&own).await;
             own.close().await;
             result.map_err(|e| StoreError::Queue(e.to_string()))
@@ -52,28 +45,18 @@ pub(crate) async fn setup(pool: &Pool) -> Result<(), StoreError> {
     }
 }
 
-pub(crate) async fn push_postgres(
-    conn: &mut PgConnection,
-    jobs: &[EnqueuedJob],
-) -> Result<(), StoreError> {
+pub(crate) async fn push_postgres(conn: &mut PgConnection, jobs: &[EnqueuedJob]) -> Result<(), StoreError> {
     for queue in distinct_queues(jobs) {
         let tasks = jobs.iter().filter(|j| j.queue == queue).map(task).collect();
-        apalis_postgres::queries::push_tasks(conn, queue, tasks)
-            .await
-            .map_err(|e| StoreError::Queue(e.to_string()))?;
+        apalis_postgres::queries::push_tasks(conn, queue, tasks).await.map_err(|e| StoreError::Queue(e.to_string()))?;
     }
     Ok(())
 }
 
-pub(crate) async fn push_sqlite(
-    conn: &mut SqliteConnection,
-    jobs: &[EnqueuedJob],
-) -> Result<(), StoreError> {
+pub(crate) async fn push_sqlite(conn: &mut SqliteConnection, jobs: &[EnqueuedJob]) -> Result<(), StoreError> {
     for queue in distinct_queues(jobs) {
         let tasks: Vec<_> = jobs.iter().filter(|j| j.queue == queue).map(task).collect();
-        apalis_sqlite::queries::push_tasks(conn, queue, &tasks)
-            .await
-            .map_err(|e| StoreError::Queue(e.to_string()))?;
+        apalis_sqlite::queries::push_tasks(conn, queue, &tasks).await.map_err(|e| StoreError::Queue(e.to_string()))?;
     }
     Ok(())
 }
@@ -94,18 +77,16 @@ fn distinct_queues(jobs: &[EnqueuedJob]) -> Vec<&'static str> {
 }
 
 /// How many jobs a queue holds, by status — for operations and tests.
-pub async fn count(
-    pool: &Pool,
-    queue: &str,
-    idempotency_key: Option<&str>,
-) -> Result<i64, StoreError> {
+pub async fn count(pool: &Pool, queue: &str, idempotency_key: Option<&str>) -> Result<i64, StoreError> {
     let n = match pool {
         Pool::Postgres(p) => {
-            sqlx::query_scalar("SELECT count(*) FROM apalis.jobs WHERE job_type = $1 AND ($2::text IS NULL OR idempotency_key = $2)")
-                .bind(queue)
-                .bind(idempotency_key)
-                .fetch_one(p)
-                .await?
+            sqlx::query_scalar(
+                "SELECT count(*) FROM apalis.jobs WHERE job_type = $1 AND ($2::text IS NULL OR idempotency_key = $2)",
+            )
+            .bind(queue)
+            .bind(idempotency_key)
+            .fetch_one(p)
+            .await?
         }
         Pool::Sqlite(p) => {
             sqlx::query_scalar("SELECT count(*) FROM Jobs WHERE job_type = ?1 AND (?2 IS NULL OR idempotency_key = ?2)")

@@ -87,11 +87,7 @@ impl From<BookingRequest> for BookingDraft {
                     guests: room
                         .guests
                         .into_iter()
-                        .map(|g| GuestDraft {
-                            first_name: g.first_name,
-                            last_name: g.last_name,
-                            email: g.email,
-                        })
+                        .map(|g| GuestDraft { first_name: g.first_name, last_name: g.last_name, email: g.email })
                         .collect(),
                 })
                 .collect(),
@@ -151,10 +147,7 @@ impl From<&Booking> for BookingView {
                         .collect(),
                 })
                 .collect(),
-            total: MoneyDto {
-                amount: d.total.amount().to_string(),
-                currency: d.total.currency().to_string(),
-            },
+            total: MoneyDto { amount: d.total.amount().to_string(), currency: d.total.currency().to_string() },
             client_reference: d.client_reference.clone(),
             supplier_reference: b.supplier_reference.clone(),
             status_reason: b.status_reason.clone(),
@@ -204,14 +197,14 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let agency = caller.agency()?;
     let request_hash = idempotency::request_hash(&body.value);
-    let details = NewBooking::parse(&body.parsed.into(), |code| state.suppliers.contains(code))
-        .map_err(ApiError::Validation)?;
+    let details =
+        NewBooking::parse(&body.parsed.into(), |code| state.suppliers.contains(code)).map_err(ApiError::Validation)?;
     let _in_flight = state.in_flight.claim(agency, &key)?;
 
     let now = adapters::store::now();
     let booking = Booking::accept(agency.clone(), details, now);
-    let response_body = serde_json::to_string(&BookingView::from(&booking))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let response_body =
+        serde_json::to_string(&BookingView::from(&booking)).map_err(|e| ApiError::Internal(e.to_string()))?;
     let item = IntakeItem {
         submit_job: SubmitBooking::for_booking(&booking),
         idempotency: IdempotencyRecord {
@@ -231,9 +224,7 @@ pub async fn create(
             .content_type("application/json")
             .insert_header((header::LOCATION, location))
             .body(response_body)),
-        IntakeOutcome::KeyTaken => {
-            idempotency::replay(&state.db, agency, &key, &request_hash).await
-        }
+        IntakeOutcome::KeyTaken => idempotency::replay(&state.db, agency, &key, &request_hash).await,
     }
 }
 
@@ -257,16 +248,11 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.booking_scope()?;
     let id: BookingId = id.parse().map_err(|_| ApiError::NotFound("booking"))?;
-    let booking = bookings::find(&state.db, &scope, &id)
-        .await?
-        .ok_or(ApiError::NotFound("booking"))?;
-    let body = serde_json::to_vec(&BookingView::from(&booking))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let booking = bookings::find(&state.db, &scope, &id).await?.ok_or(ApiError::NotFound("booking"))?;
+    let body = serde_json::to_vec(&BookingView::from(&booking)).map_err(|e| ApiError::Internal(e.to_string()))?;
     let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..32]);
     if if_none_match(&req, &etag) {
-        return Ok(HttpResponse::NotModified()
-            .insert_header((header::ETAG, etag))
-            .finish());
+        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
     }
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, etag))
@@ -303,10 +289,7 @@ pub async fn list(
     let scope = caller.booking_scope()?;
     let limit = params.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            "limit must be between 1 and 100",
-        ));
+        return Err(ApiError::bad_request("invalid_limit", "limit must be between 1 and 100"));
     }
     let status = params
         .status
@@ -318,9 +301,7 @@ pub async fn list(
     let page = bookings::page(&state.db, &scope, status, after.as_ref(), limit).await?;
     Ok(HttpResponse::Ok().json(BookingPage {
         data: page.items.iter().map(BookingView::from).collect(),
-        next_cursor: page
-            .next_after
-            .map(|id| URL_SAFE_NO_PAD.encode(id.as_str())),
+        next_cursor: page.next_after.map(|id| URL_SAFE_NO_PAD.encode(id.as_str())),
     }))
 }
 
@@ -330,9 +311,7 @@ fn decode_cursor(cursor: &str) -> Result<BookingId, ApiError> {
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| {
-            ApiError::bad_request("invalid_cursor", "cursor is not one this API returned")
-        })
+        .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this API returned"))
 }
 
 /// Cancel a booking.
@@ -356,24 +335,15 @@ pub async fn cancel(
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.booking_scope()?;
     let id: BookingId = id.parse().map_err(|_| ApiError::NotFound("booking"))?;
-    let booking =
-        match bookings::request_cancellation(&state.db, &scope, &id, CancelBooking::for_booking)
-            .await?
-        {
-            CancelOutcome::NotFound => return Err(ApiError::NotFound("booking")),
-            CancelOutcome::Refused(e) => {
-                return Err(ApiError::Conflict {
-                    code: "invalid_transition",
-                    detail: e.to_string(),
-                });
-            }
-            CancelOutcome::Unchanged(b) | CancelOutcome::Requested(b) => b,
-        };
-    let mut response = if booking.status == BookingStatus::Cancelled {
-        HttpResponse::Ok()
-    } else {
-        HttpResponse::Accepted()
+    let booking = match bookings::request_cancellation(&state.db, &scope, &id, CancelBooking::for_booking).await? {
+        CancelOutcome::NotFound => return Err(ApiError::NotFound("booking")),
+        CancelOutcome::Refused(e) => {
+            return Err(ApiError::Conflict { code: "invalid_transition", detail: e.to_string() });
+        }
+        CancelOutcome::Unchanged(b) | CancelOutcome::Requested(b) => b,
     };
+    let mut response =
+        if booking.status == BookingStatus::Cancelled { HttpResponse::Ok() } else { HttpResponse::Accepted() };
     Ok(response.json(BookingView::from(&booking)))
 }
 
@@ -385,14 +355,8 @@ pub fn scope() -> actix_web::Scope {
                 .route(web::post().to(create))
                 .default_service(method_not_allowed("GET, POST")),
         )
+        .service(web::resource("/{id}").route(web::get().to(get)).default_service(method_not_allowed("GET")))
         .service(
-            web::resource("/{id}")
-                .route(web::get().to(get))
-                .default_service(method_not_allowed("GET")),
-        )
-        .service(
-            web::resource("/{id}/cancel")
-                .route(web::post().to(cancel))
-                .default_service(method_not_allowed("POST")),
+            web::resource("/{id}/cancel").route(web::post().to(cancel)).default_service(method_not_allowed("POST")),
         )
 }

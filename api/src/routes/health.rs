@@ -25,33 +25,15 @@ pub async fn healthz() -> HttpResponse {
     (status = 503, description = "Not ready", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state
-        .db
-        .ping()
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("database: {e}")))?;
-    let pending = state
-        .db
-        .pending_migrations()
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("migrations: {e}")))?;
+    state.db.ping().await.map_err(|e| ApiError::Unavailable(format!("database: {e}")))?;
+    let pending = state.db.pending_migrations().await.map_err(|e| ApiError::Unavailable(format!("migrations: {e}")))?;
     if pending > 0 {
-        return Err(ApiError::Unavailable(format!(
-            "{pending} migration(s) not applied"
-        )));
+        return Err(ApiError::Unavailable(format!("{pending} migration(s) not applied")));
     }
     Ok(HttpResponse::Ok().json(Health { status: "ok" }))
 }
 
 pub fn register(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/healthz")
-            .route(web::get().to(healthz))
-            .default_service(method_not_allowed("GET")),
-    )
-    .service(
-        web::resource("/readyz")
-            .route(web::get().to(readyz))
-            .default_service(method_not_allowed("GET")),
-    );
+    cfg.service(web::resource("/healthz").route(web::get().to(healthz)).default_service(method_not_allowed("GET")))
+        .service(web::resource("/readyz").route(web::get().to(readyz)).default_service(method_not_allowed("GET")));
 }

@@ -51,10 +51,7 @@ enum Mode {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (number, unit) = s
-        .find(|c: char| !c.is_ascii_digit())
-        .map(|i| s.split_at(i))
-        .unwrap_or((s, "s"));
+    let (number, unit) = s.find(|c: char| !c.is_ascii_digit()).map(|i| s.split_at(i)).unwrap_or((s, "s"));
     let n: u64 = number.parse().map_err(|_| format!("not a duration: {s}"))?;
     match unit {
         "s" => Ok(Duration::from_secs(n)),
@@ -128,12 +125,7 @@ where
             })
         })
         .collect();
-    let mut run = Run {
-        ops: 0,
-        errors: 0,
-        elapsed: Duration::ZERO,
-        latencies: Vec::new(),
-    };
+    let mut run = Run { ops: 0, errors: 0, elapsed: Duration::ZERO, latencies: Vec::new() };
     for task in tasks {
         let (latencies, errors) = task.await.expect("a load task");
         run.latencies.extend(latencies);
@@ -190,20 +182,12 @@ async fn main() -> anyhow::Result<()> {
 
     let body = Arc::new(booking_body());
     let bookhub_op = {
-        let (client, url, key, body) = (
-            app.client.clone(),
-            app.url("/v1/bookings"),
-            key.clone(),
-            body.clone(),
-        );
+        let (client, url, key, body) = (app.client.clone(), app.url("/v1/bookings"), key.clone(), body.clone());
         move |n: usize| {
             let request = client
                 .post(&url)
                 .bearer_auth(&key)
-                .header(
-                    "Idempotency-Key",
-                    format!("load-{}-{n}", std::process::id()),
-                )
+                .header("Idempotency-Key", format!("load-{}-{n}", std::process::id()))
                 .json(&*body);
             async move { request.send().await.is_ok_and(|r| r.status() == 202) }
         }
@@ -223,10 +207,7 @@ async fn main() -> anyhow::Result<()> {
         let hub = drive(args.concurrency, args.duration, bookhub_op.clone()).await;
         println!("round {round}: {}", raw.line("raw"));
         println!("round {round}: {}", hub.line("bookhub"));
-        println!(
-            "round {round}: ratio bookhub/raw = {:.2}",
-            hub.throughput() / raw.throughput()
-        );
+        println!("round {round}: ratio bookhub/raw = {:.2}", hub.throughput() / raw.throughput());
         raws.push(raw);
         hubs.push(hub);
     }
