@@ -48,13 +48,14 @@ pub fn postgres_available_or_skip(test: &str) -> bool {
 
 /// A database made for one test and removed after it.
 #[derive(Debug)]
-enum TestDatabase {
+pub enum TestDatabase {
     Sqlite { _dir: tempfile::TempDir },
     Postgres { admin: Box<PgConnectOptions>, name: String },
 }
 
 impl TestDatabase {
-    async fn create(backend: Backend) -> (TestDatabase, String) {
+    /// An empty database (no migrations applied) and its URL; removed when dropped.
+    pub async fn create(backend: Backend) -> (TestDatabase, String) {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("a temporary folder");

@@ -65,6 +65,9 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6)
 }
 
+/// The advisory lock key that serialises migrations on Postgres ("bookhub" in ASCII).
+const MIGRATION_LOCK: i64 = 0x0062_6f6f_6b68_7562;
+
 #[derive(Debug, Clone)]
 pub struct Database {
     orm: DatabaseConnection,
@@ -105,8 +108,20 @@ impl Database {
         &self.pool
     }
 
-    /// Applies bookhub's migrations and the queue's own.
+    /// Applies bookhub's migrations and the queue's own. On Postgres, processes starting
+    /// together take turns (an advisory lock): the first migrates, the others find it done.
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        let Pool::Postgres(pool) = &self.pool else {
+            return self.migrate_unlocked().await;
+        };
+        let mut lock = pool.acquire().await?;
+        sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *lock).await?;
+        let result = self.migrate_unlocked().await;
+        sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *lock).await?;
+        result
+    }
+
+    async fn migrate_unlocked(&self) -> Result<(), StoreError> {
         Migrator::up(&self.orm, None).await?;
         queue::setup(&self.pool).await
     }
