@@ -220,6 +220,13 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_documents_exactly_the_defaults() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../bookhub.example.toml");
+        let settings = Settings::from_figment(Figment::from(Toml::file_exact(example))).unwrap();
+        assert_eq!(serde_json::to_value(&settings).unwrap(), serde_json::to_value(Settings::default()).unwrap());
+    }
+
+    #[test]
     fn unknown_keys_and_zero_intervals_are_refused() {
         let err = with("idempotency", serde_json::json!({"ttl_hour": 4})).unwrap_err();
         assert!(err.message.contains("ttl_hour"), "{err}");
