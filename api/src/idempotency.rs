@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use actix_web::{FromRequest, HttpRequest};
 use adapters::store::Database;
 use adapters::store::idempotency;
 use domain::AgencyId;
@@ -81,23 +81,30 @@ impl Drop for InFlightGuard {
     }
 }
 
-/// The stored first response for a taken key, or 422 when the body differs.
-pub async fn replay(
+/// The first response to a request, as stored.
+#[derive(Debug)]
+pub struct FirstResponse {
+    pub status: StatusCode,
+    pub body: String,
+}
+
+/// The stored first response for a taken key, or 422 when this request's body differs.
+pub async fn first_response(
     db: &Database,
     agency: &AgencyId,
     key: &IdempotencyKey,
     request_hash: &str,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<FirstResponse, ApiError> {
     let record = idempotency::find(db, agency, &key.0)
         .await?
         .ok_or_else(|| ApiError::Internal("idempotency record vanished after a conflict".into()))?;
     if record.request_hash != request_hash {
         return Err(ApiError::IdempotencyKeyReused);
     }
-    Ok(HttpResponse::build(StatusCode::from_u16(record.response_status).unwrap_or(StatusCode::OK))
-        .content_type("application/json")
-        .insert_header((REPLAYED, "true"))
-        .body(record.response_body))
+    Ok(FirstResponse {
+        status: StatusCode::from_u16(record.response_status).unwrap_or(StatusCode::OK),
+        body: record.response_body,
+    })
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ async fn a_retry_replays_the_first_response() {
     let (_, key) = app.agency("Viajes Sol").await;
     let first = app.create_booking(&key, Some("retry-me"), &booking_body()).await;
     assert!(first.headers().get("idempotent-replayed").is_none());
+    let location = first.headers()["location"].clone();
     let first: Value = first.json().await.unwrap();
 
     // Same payload, formatted differently: still the same request.
@@ -45,6 +46,7 @@ async fn a_retry_replays_the_first_response() {
 
     assert_eq!(retry.status(), 202);
     assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(retry.headers()["location"], location);
     assert_eq!(retry.json::<Value>().await.unwrap(), first);
     assert_eq!(booking_count(&app, &key).await, 1);
 }

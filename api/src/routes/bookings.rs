@@ -1,6 +1,6 @@
 //! `/v1/bookings`: agencies book, read, list and cancel.
 
-use actix_web::http::header;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use adapters::store::bookings::{self, CancelOutcome};
 use adapters::store::idempotency::IdempotencyRecord;
@@ -218,14 +218,33 @@ pub async fn create(
         },
         booking,
     };
-    let location = format!("/v1/bookings/{}", item.booking.id);
+    let id = item.booking.id.clone();
     match state.intake.submit(item).await? {
-        IntakeOutcome::Created => Ok(HttpResponse::Accepted()
-            .content_type("application/json")
-            .insert_header((header::LOCATION, location))
-            .body(response_body)),
-        IntakeOutcome::KeyTaken => idempotency::replay(&state.db, agency, &key, &request_hash).await,
+        IntakeOutcome::Created => Ok(booking_response(StatusCode::ACCEPTED, &id, response_body, false)),
+        IntakeOutcome::KeyTaken => {
+            let first = idempotency::first_response(&state.db, agency, &key, &request_hash).await?;
+            let id: BookingId = serde_json::from_str::<BookingRef>(&first.body)
+                .map_err(|e| ApiError::Internal(format!("stored response: {e}")))?
+                .id;
+            Ok(booking_response(first.status, &id, first.body, true))
+        }
     }
+}
+
+/// The id of a stored booking response.
+#[derive(Deserialize)]
+struct BookingRef {
+    id: BookingId,
+}
+
+/// The answer to a create — the first time, and the same on every replay of it.
+fn booking_response(status: StatusCode, id: &BookingId, body: String, replayed: bool) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    response.content_type("application/json").insert_header((header::LOCATION, format!("/v1/bookings/{id}")));
+    if replayed {
+        response.insert_header((idempotency::REPLAYED, "true"));
+    }
+    response.body(body)
 }
 
 /// Read one booking.
