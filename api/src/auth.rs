@@ -105,7 +105,9 @@ impl FromRequest for Caller {
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            // The scheme is case-insensitive (RFC 9110 §11.1).
+            .and_then(|v| v.split_once(' ').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer")))
+            .map(|(_, key)| key)
             .map(|k| k.trim().to_owned())
             .filter(|k| k.starts_with(KEY_PREFIX));
         let state = req.app_data::<web::Data<crate::app::AppState>>().cloned();

@@ -142,20 +142,22 @@ impl Settings {
         if !(db.starts_with("sqlite:") || db.starts_with("postgres:") || db.starts_with("postgresql:")) {
             return Err(ConfigError::new("database_url", "must start with sqlite: or postgres:"));
         }
-        if self.database_max_connections == 0 {
-            return Err(ConfigError::new("database_max_connections", "must be at least 1"));
+        // Start-up holds one connection for the migration lock while migrating on another.
+        if self.database_max_connections < 2 {
+            return Err(ConfigError::new("database_max_connections", "must be at least 2"));
         }
         if self.body_limit_bytes == 0 {
             return Err(ConfigError::new("body_limit_bytes", "must be at least 1"));
         }
-        if self.idempotency.ttl_hours == 0 {
-            return Err(ConfigError::new("idempotency.ttl_hours", "must be at least 1"));
+        if !(1..=8760).contains(&self.idempotency.ttl_hours) {
+            return Err(ConfigError::new("idempotency.ttl_hours", "must be from 1 to 8760 (a year)"));
         }
         if self.idempotency.purge_interval_secs == 0 {
             return Err(ConfigError::new("idempotency.purge_interval_secs", "must be at least 1"));
         }
-        if self.intake.max_batch == 0 {
-            return Err(ConfigError::new("intake.max_batch", "must be at least 1"));
+        // A batch binds 27 values a booking; 1000 stays within both databases' limits.
+        if !(1..=1000).contains(&self.intake.max_batch) {
+            return Err(ConfigError::new("intake.max_batch", "must be from 1 to 1000"));
         }
         if self.intake.writers == 0 {
             return Err(ConfigError::new("intake.writers", "must be at least 1"));
@@ -224,6 +226,16 @@ mod tests {
         let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../bookhub.example.toml");
         let settings = Settings::from_figment(Figment::from(Toml::file_exact(example))).unwrap();
         assert_eq!(serde_json::to_value(&settings).unwrap(), serde_json::to_value(Settings::default()).unwrap());
+    }
+
+    #[test]
+    fn values_past_what_the_databases_can_take_are_refused() {
+        assert_eq!(
+            with("idempotency", serde_json::json!({"ttl_hours": 9000})).unwrap_err().path,
+            "idempotency.ttl_hours"
+        );
+        assert_eq!(with("intake", serde_json::json!({"max_batch": 5000})).unwrap_err().path, "intake.max_batch");
+        assert_eq!(with("database_max_connections", 1).unwrap_err().path, "database_max_connections");
     }
 
     #[test]

@@ -40,7 +40,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("the request body is not valid JSON: {0}")]
     MalformedJson(String),
-    #[error("the service is not ready: {0}")]
+    /// The cause is logged, never answered.
+    #[error("the service is not ready; try again shortly")]
     Unavailable(String),
     #[error("internal error")]
     Internal(String),
@@ -142,7 +143,9 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed(allow) => {
                 response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
             }
-            ApiError::IdempotencyKeyInFlight => {
+            ApiError::IdempotencyKeyInFlight
+            | ApiError::Conflict { code: "concurrent_update", .. }
+            | ApiError::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
             _ => {}
@@ -153,7 +156,13 @@ impl ResponseError for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            StoreError::Conflict => ApiError::Conflict {
+                code: "concurrent_update",
+                detail: "the booking changed meanwhile; try again".into(),
+            },
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }
 

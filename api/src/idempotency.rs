@@ -95,9 +95,9 @@ pub async fn first_response(
     key: &IdempotencyKey,
     request_hash: &str,
 ) -> Result<FirstResponse, ApiError> {
-    let record = idempotency::find(db, agency, &key.0)
-        .await?
-        .ok_or_else(|| ApiError::Internal("idempotency record vanished after a conflict".into()))?;
+    // Purged between the conflict and this read (it had expired): the key is free again, so
+    // the client's retry will book afresh.
+    let record = idempotency::find(db, agency, &key.0).await?.ok_or(ApiError::IdempotencyKeyInFlight)?;
     if record.request_hash != request_hash {
         return Err(ApiError::IdempotencyKeyReused);
     }

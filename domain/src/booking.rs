@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::codes::{Board, RoomType};
@@ -71,6 +71,9 @@ pub struct NewBooking {
 const MAX_ROOMS: usize = 9;
 const MAX_GUESTS_PER_ROOM: usize = 8;
 const MAX_TEXT: usize = 200;
+const MAX_NIGHTS: i64 = 90;
+/// Stay dates outside these years are typing mistakes, not bookings.
+const YEARS: std::ops::RangeInclusive<i32> = 2000..=2999;
 
 impl NewBooking {
     /// Checks every rule; `is_known_supplier` answers whether a supplier code is configured.
@@ -101,10 +104,12 @@ impl NewBooking {
         }
         let check_in = parse_date(&mut v, "check_in", &draft.check_in);
         let check_out = parse_date(&mut v, "check_out", &draft.check_out);
-        if let (Some(i), Some(o)) = (check_in, check_out)
-            && o <= i
-        {
-            v.add("check_out", "stay_dates", "must be after check_in");
+        if let (Some(i), Some(o)) = (check_in, check_out) {
+            if o <= i {
+                v.add("check_out", "stay_dates", "must be after check_in");
+            } else if (o - i).num_days() > MAX_NIGHTS {
+                v.add("check_out", "stay_dates", format!("a stay is at most {MAX_NIGHTS} nights"));
+            }
         }
         let rooms = parse_rooms(&mut v, &draft.rooms);
         let total = v
@@ -133,8 +138,13 @@ impl NewBooking {
                 }
                 !m.is_zero()
             });
-        let client_reference =
-            draft.client_reference.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned);
+        let client_reference = draft
+            .client_reference
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .and_then(|r| v.text("client_reference", r))
+            .map(str::to_owned);
         if client_reference.as_ref().is_some_and(|r| r.len() > MAX_TEXT) {
             v.add("client_reference", "too_long", format!("must be at most {MAX_TEXT} characters"));
         }
@@ -157,11 +167,8 @@ impl NewBooking {
 
 fn parse_date(v: &mut Violations, field: &str, value: &str) -> Option<NaiveDate> {
     let value = v.required(field, value)?;
-    v.check(
-        field,
-        "invalid_date",
-        NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| "must be a date as YYYY-MM-DD"),
-    )
+    let date = NaiveDate::parse_from_str(value, "%Y-%m-%d").ok().filter(|d| YEARS.contains(&d.year()));
+    v.check(field, "invalid_date", date.ok_or("must be a date as YYYY-MM-DD, in the years 2000 to 2999"))
 }
 
 fn parse_rooms(v: &mut Violations, drafts: &[RoomDraft]) -> Vec<Room> {

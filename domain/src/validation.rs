@@ -29,11 +29,22 @@ impl Violations {
         result.map_err(|e| self.add(field, code, e.to_string())).ok()
     }
 
-    /// Records `code` under `field` when the value is empty or blank.
+    /// The trimmed value; records `required` when it is blank and `invalid_text` when it holds
+    /// control characters (NUL and the like, which no name or code contains).
     pub fn required<'a>(&mut self, field: impl Into<String>, value: &'a str) -> Option<&'a str> {
         let value = value.trim();
         if value.is_empty() {
             self.add(field, "required", "is required");
+            None
+        } else {
+            self.text(field, value)
+        }
+    }
+
+    /// `value`, or `None` after recording `invalid_text` when it holds control characters.
+    pub fn text<'a>(&mut self, field: impl Into<String>, value: &'a str) -> Option<&'a str> {
+        if value.chars().any(char::is_control) {
+            self.add(field, "invalid_text", "must not contain control characters");
             None
         } else {
             Some(value)
@@ -71,7 +82,9 @@ impl EmailAddress {
             && !domain.starts_with('.')
             && !domain.ends_with('.')
             && domain.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-'));
-        let local_ok = !local.is_empty() && local.len() <= 64 && !local.chars().any(|c| c.is_whitespace() || c == '@');
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && !local.chars().any(|c| c.is_whitespace() || c.is_control() || c == '@');
         if domain_ok && local_ok && s.len() <= 254 { Ok(Self(s.to_owned())) } else { Err(InvalidEmail) }
     }
 

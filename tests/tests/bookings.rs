@@ -39,6 +39,7 @@ async fn a_booking_reads_back_with_an_etag_and_304_when_unchanged() {
 
     let again = app.get(&key, &path).header("If-None-Match", &etag).send().await.unwrap();
     assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["cache-control"], "private, no-cache");
     assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
 
     // A change gives a new ETag, so the old one no longer matches.
@@ -188,6 +189,15 @@ async fn every_validation_rule_answers_422_with_its_field() {
         ),
         ("a known board", Box::new(|b| b["rooms"][0]["board"] = json!("XX")), "rooms[0].board", "unknown_code"),
         ("a hotel", Box::new(|b| b["hotel_code"] = json!("")), "hotel_code", "required"),
+        ("no control characters", Box::new(|b| b["hotel_code"] = json!("PMI\u{0}")), "hotel_code", "invalid_text"),
+        (
+            "names without control characters",
+            Box::new(|b| b["rooms"][0]["guests"][1]["last_name"] = json!("G\u{7}")),
+            "rooms[0].guests[1].last_name",
+            "invalid_text",
+        ),
+        ("a plausible year", Box::new(|b| b["check_in"] = json!("-5000-01-01")), "check_in", "invalid_date"),
+        ("at most 90 nights", Box::new(|b| b["check_out"] = json!("2027-08-01")), "check_out", "stay_dates"),
         ("JSON types", Box::new(|b| b["total"]["amount"] = json!(450)), "total.amount", "invalid_type"),
     ];
     for (rule, break_it, field, code) in cases {

@@ -10,6 +10,12 @@ async fn authentication_is_required() {
     assert_eq!(none.headers()["www-authenticate"], "Bearer");
     assert_eq!(problem(none, 401).await["code"], "unauthorized");
     problem(app.get("bkh_not-a-real-key", "/v1/bookings").send().await.unwrap(), 401).await;
+
+    // The scheme is case-insensitive.
+    let (_, key) = app.agency("Viajes Sol").await;
+    let lower =
+        app.client.get(app.url("/v1/bookings")).header("Authorization", format!("bearer {key}")).send().await.unwrap();
+    assert_eq!(lower.status(), 200);
 }
 
 #[tokio::test]

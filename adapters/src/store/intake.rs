@@ -96,14 +96,16 @@ async fn run_writer(db: Database, rx: Arc<Mutex<mpsc::Receiver<(IntakeItem, Repl
     }
 }
 
-/// Writes the batch; if the shared transaction fails, writes each item alone so that one bad
-/// item fails only itself.
+/// Writes the batch. If the database refused the data, writes each item alone so that one bad
+/// item fails only itself; if it could not be reached, the whole batch fails at once rather than
+/// waiting out the outage item by item.
 async fn write(pool: &Pool, items: &[IntakeItem]) -> Vec<Result<IntakeOutcome, StoreError>> {
     match write_batch(pool, items).await {
         Ok(outcomes) => outcomes,
-        Err(e) if items.len() == 1 => {
-            tracing::error!(error = %e, "booking intake write failed");
-            vec![Err(e)]
+        Err(e) if items.len() == 1 || !matches!(e, StoreError::Sqlx(sqlx::Error::Database(_))) => {
+            tracing::error!(error = %e, batch.size = items.len(), "booking intake write failed");
+            let message = e.to_string();
+            items.iter().map(|_| Err(StoreError::Batch(message.clone()))).collect()
         }
         Err(e) => {
             tracing::warn!(error = %e, batch.size = items.len(), "batched write failed; writing items one by one");

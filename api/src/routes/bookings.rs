@@ -271,7 +271,10 @@ pub async fn get(
     let body = serde_json::to_vec(&BookingView::from(&booking)).map_err(|e| ApiError::Internal(e.to_string()))?;
     let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..32]);
     if if_none_match(&req, &etag) {
-        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .insert_header((header::CACHE_CONTROL, "private, no-cache"))
+            .finish());
     }
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, etag))
