@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::net::TcpListener;
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
@@ -10,7 +11,7 @@ pub use actix_web::dev::ServerHandle;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
 use adapters::store::intake::{BookingIntake, IntakeConfig};
 use adapters::store::{Database, idempotency};
 use anyhow::Context;
@@ -26,6 +27,7 @@ use crate::error::ApiError;
 use crate::extract::{BodyLimit, path_config, query_config};
 use crate::idempotency::InFlight;
 use crate::openapi::ApiDoc;
+use crate::rate_limit::{RateLimitStatus, RateLimits};
 use crate::routes::{bookings, health};
 
 /// What every handler shares.
@@ -35,6 +37,7 @@ pub struct AppState {
     pub intake: BookingIntake,
     pub in_flight: InFlight,
     pub keys: KeyCache,
+    pub rate_limits: RateLimits,
     pub suppliers: HashSet<SupplierCode>,
     pub idempotency_ttl_hours: u32,
 }
@@ -69,6 +72,10 @@ impl Application {
             intake,
             in_flight: InFlight::default(),
             keys: KeyCache::new(Duration::from_secs(30)),
+            rate_limits: RateLimits::new(
+                NonZeroU32::new(settings.rate_limit.per_minute).context("rate_limit.per_minute")?,
+                NonZeroU32::new(settings.rate_limit.burst).context("rate_limit.burst")?,
+            ),
             suppliers: settings.supplier_codes().into_iter().collect(),
             idempotency_ttl_hours: settings.idempotency.ttl_hours,
         });
@@ -165,8 +172,8 @@ async fn purge_idempotency_records(db: Database, every: Duration) {
     }
 }
 
-/// Echoes the caller's `X-Request-Id`, or makes one up, on every response, and runs the
-/// request inside a span carrying it.
+/// Echoes the caller's `X-Request-Id`, or makes one up, on every response, adds the caller's
+/// rate-limit headers, and runs the request inside a span carrying the id.
 async fn request_id(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -182,6 +189,10 @@ async fn request_id(
     let span =
         tracing::info_span!("http.request", http.method = %req.method(), http.path = %req.path(), request.id = ?id);
     let mut response = next.call(req).instrument(span).await?;
+    let rate_limit = response.request().extensions().get::<RateLimitStatus>().copied();
+    if let Some(status) = rate_limit {
+        status.write_headers(response.headers_mut());
+    }
     response.headers_mut().insert(X_REQUEST_ID, id);
     Ok(response)
 }

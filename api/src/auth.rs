@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use adapters::store::api_keys::{self, ApiKeyRecord, Role};
 use adapters::store::bookings::{self, Scope};
 use adapters::store::{Database, StoreError};
@@ -111,11 +111,16 @@ impl FromRequest for Caller {
             .map(|k| k.trim().to_owned())
             .filter(|k| k.starts_with(KEY_PREFIX));
         let state = req.app_data::<web::Data<crate::app::AppState>>().cloned();
+        let req = req.clone();
         Box::pin(async move {
             let (Some(key), Some(state)) = (key, state) else {
                 return Err(ApiError::Unauthorized);
             };
-            state.keys.lookup(&state.db, &key).await?.map(Caller).ok_or(ApiError::Unauthorized)
+            let record = state.keys.lookup(&state.db, &key).await?.ok_or(ApiError::Unauthorized)?;
+            // Counted once the key is known to be real; the headers go on the response.
+            let status = state.rate_limits.check(&record.id)?;
+            req.extensions_mut().insert(status);
+            Ok(Caller(record))
         })
     }
 }

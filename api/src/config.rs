@@ -25,6 +25,7 @@ pub struct Settings {
     pub body_limit_bytes: usize,
     pub idempotency: IdempotencySettings,
     pub intake: IntakeSettings,
+    pub rate_limit: RateLimitSettings,
     /// One table per supplier, keyed by the supplier's code.
     pub suppliers: BTreeMap<String, SupplierSettings>,
     /// A tracing filter such as `info` or `bookhub=debug,info` (`RUST_LOG` wins when set).
@@ -47,6 +48,14 @@ pub struct IntakeSettings {
     pub max_batch: usize,
     /// Concurrent writer transactions.
     pub writers: usize,
+}
+
+/// Per API key: `per_minute` sustained, in bursts of up to `burst`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub per_minute: u32,
+    pub burst: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +84,7 @@ impl Default for Settings {
             body_limit_bytes: 1024 * 1024,
             idempotency: IdempotencySettings { ttl_hours: 24, purge_interval_secs: 300 },
             intake: IntakeSettings { max_batch: 128, writers: 2 },
+            rate_limit: RateLimitSettings { per_minute: 1200, burst: 120 },
             suppliers: BTreeMap::from([("sandbox".into(), SupplierSettings { kind: Some(SupplierKind::Sandbox) })]),
             log: "info".into(),
         }
@@ -161,6 +171,12 @@ impl Settings {
         }
         if self.intake.writers == 0 {
             return Err(ConfigError::new("intake.writers", "must be at least 1"));
+        }
+        if self.rate_limit.per_minute == 0 {
+            return Err(ConfigError::new("rate_limit.per_minute", "must be at least 1"));
+        }
+        if self.rate_limit.burst == 0 {
+            return Err(ConfigError::new("rate_limit.burst", "must be at least 1"));
         }
         for (code, supplier) in &self.suppliers {
             let path = format!("suppliers.{code}");

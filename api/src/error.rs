@@ -41,6 +41,8 @@ pub enum ApiError {
     #[error("the request body is not valid JSON: {0}")]
     MalformedJson(String),
     /// The cause is logged, never answered.
+    #[error("too many requests for this API key; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64, status: crate::rate_limit::RateLimitStatus },
     #[error("the service is not ready; try again shortly")]
     Unavailable(String),
     #[error("internal error")]
@@ -62,6 +64,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::MalformedJson(_) => "malformed_json",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -112,6 +115,7 @@ impl ResponseError for ApiError {
             ApiError::IdempotencyKeyInFlight | ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -148,9 +152,16 @@ impl ResponseError for ApiError {
             | ApiError::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
+            ApiError::RateLimited { retry_after_secs, .. } => {
+                response.insert_header((header::RETRY_AFTER, *retry_after_secs));
+            }
             _ => {}
         }
-        response.body(serde_json::to_string(&problem).expect("problems serialise"))
+        let mut response = response.body(serde_json::to_string(&problem).expect("problems serialise"));
+        if let ApiError::RateLimited { status, .. } = self {
+            status.write_headers(response.headers_mut());
+        }
+        response
     }
 }
 

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod openapi;
+pub mod rate_limit;
 pub mod routes;
 
 pub use app::Application;

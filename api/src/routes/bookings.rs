@@ -187,6 +187,7 @@ pub struct ListParams {
         (status = 400, description = "Missing Idempotency-Key or malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The first request with this key is still in flight", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Validation failed, or the key was used with another body", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests for this API key", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn create(
@@ -257,6 +258,7 @@ fn booking_response(status: StatusCode, id: &BookingId, body: String, replayed: 
         (status = 200, description = "The booking", body = BookingView),
         (status = 304, description = "Unchanged since the given ETag"),
         (status = 404, description = "No such booking for this caller", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests for this API key", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn get(
@@ -301,6 +303,7 @@ fn if_none_match(req: &HttpRequest, etag: &str) -> bool {
     responses(
         (status = 200, description = "A page of bookings", body = BookingPage),
         (status = 400, description = "A bad limit, cursor or status", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests for this API key", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn list(
@@ -348,6 +351,7 @@ fn decode_cursor(cursor: &str) -> Result<BookingId, ApiError> {
         (status = 200, description = "Already cancelled", body = BookingView),
         (status = 404, description = "No such booking for this caller", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The booking's status does not allow cancelling", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests for this API key", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn cancel(
