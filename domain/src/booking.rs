@@ -117,19 +117,7 @@ impl NewBooking {
             .zip(v.required("total.amount", &draft.total_amount))
             .and_then(|(currency, amount)| {
                 Money::parse(amount, currency)
-                    .map_err(|e| {
-                        let field = if matches!(e, crate::money::MoneyError::UnknownCurrency) {
-                            "total.currency"
-                        } else {
-                            "total.amount"
-                        };
-                        let code = match e {
-                            crate::money::MoneyError::UnknownCurrency => "unknown_currency",
-                            crate::money::MoneyError::TooManyDecimals { .. } => "minor_units",
-                            _ => "invalid_amount",
-                        };
-                        v.add(field, code, e.to_string());
-                    })
+                    .map_err(|e| v.add(format!("total.{}", e.field()), e.code(), e.to_string()))
                     .ok()
             })
             .filter(|m| {

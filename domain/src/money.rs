@@ -208,6 +208,22 @@ pub enum MoneyError {
     TooLarge,
 }
 
+impl MoneyError {
+    /// Which part of `{amount, currency}` is wrong.
+    pub fn field(&self) -> &'static str {
+        if matches!(self, MoneyError::UnknownCurrency) { "currency" } else { "amount" }
+    }
+
+    /// A stable code for API clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            MoneyError::UnknownCurrency => "unknown_currency",
+            MoneyError::TooManyDecimals { .. } => "minor_units",
+            MoneyError::NotANumber | MoneyError::Negative | MoneyError::TooLarge => "invalid_amount",
+        }
+    }
+}
+
 impl FromStr for Currency {
     type Err = MoneyError;
 

@@ -64,21 +64,23 @@ impl TestDatabase {
             }
             Backend::Postgres => {
                 let url = postgres_url().unwrap_or_else(|| panic!("{POSTGRES_URL_VAR} is not set"));
-                let admin = PgConnectOptions::from_str(&url).expect("a valid Postgres URL");
-                let name = format!("bookhub_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = admin
-                    .connect()
-                    .await
-                    .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is set but Postgres is unreachable: {e}"));
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&mut conn)
-                    .await
-                    .expect("CREATE DATABASE");
-                conn.close().await.ok();
-                let db_url = admin.clone().database(&name).to_url_lossy().to_string();
-                (TestDatabase::Postgres { admin: Box::new(admin), name }, db_url)
+                Self::create_postgres(&url).await
             }
         }
+    }
+
+    /// A new, empty database on the Postgres server at `server_url`, and its URL.
+    pub async fn create_postgres(server_url: &str) -> (TestDatabase, String) {
+        let admin = PgConnectOptions::from_str(server_url).expect("a valid Postgres URL");
+        let name = format!("bookhub_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = admin.connect().await.unwrap_or_else(|e| panic!("Postgres at {server_url} is unreachable: {e}"));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("CREATE DATABASE");
+        conn.close().await.ok();
+        let db_url = admin.clone().database(&name).to_url_lossy().to_string();
+        (TestDatabase::Postgres { admin: Box::new(admin), name }, db_url)
     }
 }
 
@@ -122,7 +124,12 @@ impl TestApp {
 
     /// Spawns on `backend` after `configure` adjusts the settings.
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
-        let (database, url) = TestDatabase::create(backend).await;
+        Self::spawn_on(TestDatabase::create(backend).await, configure).await
+    }
+
+    /// Spawns on a database the caller made (see [`TestDatabase`]); the app keeps it until dropped.
+    pub async fn spawn_on((database, url): (TestDatabase, String), configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let backend = if matches!(database, TestDatabase::Sqlite { .. }) { Backend::Sqlite } else { Backend::Postgres };
         let mut settings =
             Settings { database_url: url, listen: ([127, 0, 0, 1], 0).into(), http_workers: 2, ..Settings::default() };
         configure(&mut settings);

@@ -139,14 +139,14 @@ async fn update_status_with_job(
         if qb.build().execute(&mut *tx).await?.rows_affected() == 0 {
             return Ok(false);
         }
-        push_jobs(&mut *tx, std::slice::from_ref(job)).await?;
+        PushJobs::push(&mut *tx, std::slice::from_ref(job)).await?;
         tx.commit().await?;
         Ok(true)
     })
 }
 
 /// Queues jobs on whichever backend the transaction belongs to.
-pub(crate) trait PushJobs {
+trait PushJobs {
     async fn push(&mut self, jobs: &[EnqueuedJob]) -> Result<(), StoreError>;
 }
 
@@ -160,10 +160,6 @@ impl PushJobs for sqlx::SqliteConnection {
     async fn push(&mut self, jobs: &[EnqueuedJob]) -> Result<(), StoreError> {
         queue::push_sqlite(self, jobs).await
     }
-}
-
-pub(crate) async fn push_jobs<C: PushJobs>(conn: &mut C, jobs: &[EnqueuedJob]) -> Result<(), StoreError> {
-    conn.push(jobs).await
 }
 
 /// The row's JSON form of the rooms (bookhub's codes; guests' names and emails).

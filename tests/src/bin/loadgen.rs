@@ -16,7 +16,7 @@ use clap::{Parser, ValueEnum};
 use domain::{AgencyId, BookingId};
 use serde_json::{Value, json};
 use sqlx::postgres::PgPoolOptions;
-use tests::{Backend, POSTGRES_URL_VAR, TestApp, booking_body};
+use tests::{POSTGRES_URL_VAR, TestApp, TestDatabase, booking_body};
 
 #[derive(Debug, Parser)]
 #[command(about = "Drives bookhub and a raw-sqlx baseline on one Postgres database")]
@@ -145,18 +145,14 @@ fn median(mut xs: Vec<f64>) -> f64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if let Some(url) = &args.database_url {
-        // SAFETY of intent: set before any other thread reads the environment.
-        unsafe_free_set_env(url);
-    }
-    if std::env::var(POSTGRES_URL_VAR).is_err() {
+    let Some(server) = args.database_url.clone().or_else(|| std::env::var(POSTGRES_URL_VAR).ok()) else {
         bail!(
             "set {POSTGRES_URL_VAR} (or --database-url) to a Postgres server, e.g. postgres://postgres@127.0.0.1:5432/postgres"
         );
-    }
+    };
     let Mode::Bookings = args.mode;
 
-    let app = TestApp::spawn_with(Backend::Postgres, |s| {
+    let app = TestApp::spawn_on(TestDatabase::create_postgres(&server).await, |s| {
         s.http_workers = args.http_workers;
         // One key drives the whole load: lift its limit out of the way.
         s.rate_limit.per_minute = 1_000_000_000;
@@ -233,19 +229,6 @@ async fn main() -> anyhow::Result<()> {
     }
     app.stop().await;
     Ok(())
-}
-
-fn unsafe_free_set_env(url: &str) {
-    // `set_var` is unsafe in edition 2024 and this crate forbids unsafe code, so the URL is
-    // handed to the harness by re-executing with the variable set.
-    if std::env::var(POSTGRES_URL_VAR).as_deref() != Ok(url) {
-        let status = std::process::Command::new(std::env::current_exe().expect("own path"))
-            .args(std::env::args().skip(1))
-            .env(POSTGRES_URL_VAR, url)
-            .status()
-            .expect("re-executing loadgen");
-        std::process::exit(status.code().unwrap_or(1));
-    }
 }
 
 /// The baseline: what one booking writes, by hand — its idempotency row and its booking row,
