@@ -36,3 +36,20 @@ async fn a_fresh_sqlite_file_is_migrated_once_and_again_as_a_no_op() {
     db.migrate().await.unwrap();
     assert_eq!(db.pending_migrations().await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn readiness_is_503_until_every_migration_is_applied() {
+    let (_database, url) = TestDatabase::create(Backend::from_env()).await;
+    let db = Database::connect(&url, 2).await.unwrap();
+    let settings = api::Settings { database_url: url, listen: ([127, 0, 0, 1], 0).into(), ..Default::default() };
+    let app = api::Application::build_with(settings, db.clone()).unwrap();
+    let readyz = format!("http://127.0.0.1:{}/readyz", app.port());
+    tokio::spawn(app.run_until_stopped());
+
+    let not_ready = tests::problem(reqwest::get(&readyz).await.unwrap(), 503).await;
+    assert_eq!(not_ready["code"], "unavailable");
+    assert_eq!(not_ready["detail"], "the service is not ready; try again shortly", "no internals in a 5xx");
+
+    db.migrate().await.unwrap();
+    assert_eq!(reqwest::get(&readyz).await.unwrap().status(), 200);
+}
