@@ -2,3 +2,4 @@
 //! updates, sqlx transactions where rows and queued jobs must commit together.
 
 pub mod store;
+pub mod suppliers;

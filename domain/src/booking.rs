@@ -248,6 +248,8 @@ impl BookingStatus {
             (S::Pending | S::Confirmed, E::CancellationRequested) => S::CancellationPending,
             (S::Pending | S::Confirmed | S::CancellationPending, E::SupplierCancelled) => S::Cancelled,
             (S::CancellationPending, E::SupplierRejected { .. }) => S::Rejected,
+            // The supplier holds the booking but has not confirmed it: only its reference is news.
+            (_, E::SupplierAcknowledged { .. }) => return Ok(Transition::Unchanged),
             // Already there, or overtaken by a later state.
             (S::Confirmed, E::SupplierConfirmed { .. })
             | (S::Rejected, E::SupplierRejected { .. })
@@ -288,9 +290,19 @@ impl fmt::Display for BookingStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BookingEvent {
-    SupplierConfirmed { supplier_reference: String },
-    SupplierRejected { reason: String },
-    SubmissionFailed { reason: String },
+    /// The supplier took the booking and will confirm later.
+    SupplierAcknowledged {
+        supplier_reference: String,
+    },
+    SupplierConfirmed {
+        supplier_reference: String,
+    },
+    SupplierRejected {
+        reason: String,
+    },
+    SubmissionFailed {
+        reason: String,
+    },
     CancellationRequested,
     SupplierCancelled,
 }
@@ -298,11 +310,29 @@ pub enum BookingEvent {
 impl BookingEvent {
     pub fn name(&self) -> &'static str {
         match self {
+            BookingEvent::SupplierAcknowledged { .. } => "supplier_acknowledged",
             BookingEvent::SupplierConfirmed { .. } => "supplier_confirmed",
             BookingEvent::SupplierRejected { .. } => "supplier_rejected",
             BookingEvent::SubmissionFailed { .. } => "submission_failed",
             BookingEvent::CancellationRequested => "cancellation_requested",
             BookingEvent::SupplierCancelled => "supplier_cancelled",
+        }
+    }
+
+    /// The supplier's reference, for the events that carry one.
+    pub fn supplier_reference(&self) -> Option<&str> {
+        match self {
+            BookingEvent::SupplierAcknowledged { supplier_reference }
+            | BookingEvent::SupplierConfirmed { supplier_reference } => Some(supplier_reference),
+            _ => None,
+        }
+    }
+
+    /// Why the booking ended where it did, for the events that say.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            BookingEvent::SupplierRejected { reason } | BookingEvent::SubmissionFailed { reason } => Some(reason),
+            _ => None,
         }
     }
 }
@@ -427,6 +457,7 @@ mod tests {
     fn any_event() -> impl Strategy<Value = BookingEvent> {
         prop_oneof![
             "[A-Z]{2}-[0-9]{3}".prop_map(|r| BookingEvent::SupplierConfirmed { supplier_reference: r }),
+            "[A-Z]{2}-[0-9]{3}".prop_map(|r| BookingEvent::SupplierAcknowledged { supplier_reference: r }),
             Just(BookingEvent::SupplierRejected { reason: "no_availability".into() }),
             Just(BookingEvent::SubmissionFailed { reason: "timeout".into() }),
             Just(BookingEvent::CancellationRequested),

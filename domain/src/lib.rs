@@ -7,10 +7,12 @@ pub mod booking;
 pub mod codes;
 pub mod ids;
 pub mod money;
+pub mod supplier;
 pub mod validation;
 
 pub use booking::{Booking, BookingDraft, BookingEvent, BookingStatus, NewBooking, Transition};
 pub use codes::{Board, RoomType};
 pub use ids::{AgencyId, ApiKeyId, BookingId, SupplierCode};
 pub use money::{Currency, Money};
+pub use supplier::{SupplierAdapter, SupplierBooking, SupplierBookingRequest, SupplierError, SupplierEvent};
 pub use validation::{FieldError, Violations};
