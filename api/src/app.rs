@@ -1,9 +1,9 @@
 //! Building and running the app: database, migrations, the intake writers, background
 //! maintenance and the HTTP server, with graceful shutdown.
 
-use std::collections::HashSet;
 use std::net::TcpListener;
 use std::num::NonZeroU32;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
@@ -14,8 +14,11 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
 use adapters::store::intake::{BookingIntake, IntakeConfig};
 use adapters::store::{Database, idempotency};
+use adapters::suppliers::registry::Suppliers;
 use anyhow::Context;
-use domain::SupplierCode;
+use jobs::supplier::SupplierJobs;
+use jobs::workers::{WorkerConfig, Workers};
+use mappings::Mappings;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 use utoipa::OpenApi;
@@ -28,7 +31,7 @@ use crate::extract::{BodyLimit, path_config, query_config};
 use crate::idempotency::InFlight;
 use crate::openapi::ApiDoc;
 use crate::rate_limit::{RateLimitStatus, RateLimits};
-use crate::routes::{bookings, health};
+use crate::routes::{bookings, health, suppliers, webhooks};
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -38,7 +41,8 @@ pub struct AppState {
     pub in_flight: InFlight,
     pub keys: KeyCache,
     pub rate_limits: RateLimits,
-    pub suppliers: HashSet<SupplierCode>,
+    pub suppliers: Suppliers,
+    pub mappings: Mappings,
     pub idempotency_ttl_hours: u32,
 }
 
@@ -48,6 +52,7 @@ pub struct Application {
     server: Server,
     db: Database,
     maintenance: JoinHandle<()>,
+    workers: Option<Workers>,
 }
 
 impl Application {
@@ -58,11 +63,38 @@ impl Application {
             .await
             .context("connecting to the database")?;
         db.migrate().await.context("applying migrations")?;
-        Self::build_with(settings, db)
+        seed_code_mappings(&settings, &db).await?;
+        Self::build_with(settings, db).await
     }
 
     /// As [`Application::build`], on a database that is already connected and migrated.
-    pub fn build_with(settings: Settings, db: Database) -> anyhow::Result<Self> {
+    pub async fn build_with(settings: Settings, db: Database) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.listen).with_context(|| format!("binding {}", settings.listen))?;
+        let port = listener.local_addr()?.port();
+        let hub_url = Arc::new(OnceLock::new());
+        let public_url = match settings.public_url.trim_end_matches('/') {
+            "" => format!("http://{}:{port}", settings.listen.ip()),
+            url => url.to_owned(),
+        };
+        hub_url.set(public_url).expect("set once, here");
+        let suppliers = Suppliers::build(
+            &settings.suppliers,
+            chrono::Duration::seconds(settings.webhooks.tolerance_secs as i64),
+            hub_url,
+        )
+        .map_err(|(code, e)| anyhow::anyhow!("suppliers.{code}.{e}"))?;
+        let mappings = Mappings::new(db.orm().clone(), Duration::from_secs(10));
+        let workers = settings.jobs.enabled.then(|| {
+            Workers::start(
+                SupplierJobs { db: db.clone(), suppliers: suppliers.clone(), mappings: mappings.clone() },
+                WorkerConfig {
+                    concurrency: settings.jobs.concurrency,
+                    poll_interval: Duration::from_millis(settings.jobs.poll_interval_ms),
+                    retry_base: Duration::from_millis(settings.jobs.retry_base_ms),
+                    retry_cap: Duration::from_millis(settings.jobs.retry_cap_ms),
+                },
+            )
+        });
         let intake = BookingIntake::start(
             db.clone(),
             IntakeConfig { max_batch: settings.intake.max_batch, writers: settings.intake.writers },
@@ -76,7 +108,8 @@ impl Application {
                 NonZeroU32::new(settings.rate_limit.per_minute).context("rate_limit.per_minute")?,
                 NonZeroU32::new(settings.rate_limit.burst).context("rate_limit.burst")?,
             ),
-            suppliers: settings.supplier_codes().into_iter().collect(),
+            suppliers,
+            mappings,
             idempotency_ttl_hours: settings.idempotency.ttl_hours,
         });
         let maintenance = tokio::spawn(purge_idempotency_records(
@@ -84,38 +117,39 @@ impl Application {
             Duration::from_secs(settings.idempotency.purge_interval_secs),
         ));
 
-        let listener = TcpListener::bind(settings.listen).with_context(|| format!("binding {}", settings.listen))?;
-        let port = listener.local_addr()?.port();
         let body_limit = BodyLimit(settings.body_limit_bytes);
         let openapi = ApiDoc::openapi();
-        let mut server =
-            HttpServer::new(move || {
-                App::new()
-                    .app_data(state.clone())
-                    .app_data(body_limit)
-                    .app_data(query_config())
-                    .app_data(path_config())
-                    .wrap(from_fn(request_id))
-                    .configure(health::register)
-                    .service(web::resource("/docs").to(|| async {
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(body_limit)
+                .app_data(query_config())
+                .app_data(path_config())
+                .wrap(from_fn(request_id))
+                .configure(health::register)
+                .service(
+                    web::resource("/docs").to(|| async {
                         HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish()
-                    }))
-                    .service(SwaggerUi::new("/docs/{_:.*}").url("/v1/openapi.json", openapi.clone()))
-                    .service(web::scope("/v1").service(bookings::scope()))
-                    .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound("resource")) }))
-            })
-            // Signals are handled in `run_until_stopped`, so SIGINT drains like SIGTERM does.
-            .disable_signals()
-            // Without it a response split over two writes waits for the client's delayed ACK
-            // (~40 ms on Linux): measured as a 50 ms p99 under load.
-            .tcp_nodelay(true)
-            .shutdown_timeout(10);
+                    }),
+                )
+                .service(SwaggerUi::new("/docs/{_:.*}").url("/v1/openapi.json", openapi.clone()))
+                .service(
+                    web::scope("/v1").service(bookings::scope()).service(suppliers::scope()).service(webhooks::scope()),
+                )
+                .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound("resource")) }))
+        })
+        // Signals are handled in `run_until_stopped`, so SIGINT drains like SIGTERM does.
+        .disable_signals()
+        // Without it a response split over two writes waits for the client's delayed ACK
+        // (~40 ms on Linux): measured as a 50 ms p99 under load.
+        .tcp_nodelay(true)
+        .shutdown_timeout(10);
         if settings.http_workers > 0 {
             server = server.workers(settings.http_workers);
         }
         let server = server.listen(listener)?.run();
         tracing::info!(port, "bookhub listening");
-        Ok(Application { port, server, db, maintenance })
+        Ok(Application { port, server, db, maintenance, workers })
     }
 
     pub fn port(&self) -> u16 {
@@ -138,9 +172,28 @@ impl Application {
         let result = self.server.await;
         signals.abort();
         self.maintenance.abort();
+        if let Some(workers) = self.workers {
+            workers.stop().await;
+        }
         self.db.close().await;
         result
     }
+}
+
+/// Gives each configured supplier its protocol's published code mappings, unless it has rows.
+pub async fn seed_code_mappings(settings: &Settings, db: &Database) -> anyhow::Result<()> {
+    let mappings = Mappings::new(db.orm().clone(), Duration::ZERO);
+    for (code, table) in &settings.suppliers {
+        let (Ok(supplier), Some(kind)) = (code.parse(), table.kind(code)) else { continue };
+        let seeded = mappings
+            .seed_if_empty(&supplier, kind.as_str())
+            .await
+            .with_context(|| format!("seeding the code mappings of supplier {code}"))?;
+        if seeded > 0 {
+            tracing::info!(supplier = %code, rows = seeded, "code mappings seeded");
+        }
+    }
+    Ok(())
 }
 
 /// SIGINT or SIGTERM.

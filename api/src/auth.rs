@@ -86,6 +86,14 @@ impl Caller {
         }
     }
 
+    /// Staff and admins only.
+    pub fn staff(&self) -> Result<(), ApiError> {
+        match self.0.role {
+            Role::Staff | Role::Admin => Ok(()),
+            _ => Err(ApiError::Forbidden("only staff keys can do this")),
+        }
+    }
+
     /// Which bookings the caller may see: an agency its own, staff and admins all.
     pub fn booking_scope(&self) -> Result<Scope, ApiError> {
         match self.0.role {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub use adapters::suppliers::registry::{SupplierKind, SupplierSettings};
 use domain::SupplierCode;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -28,6 +29,11 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     /// One table per supplier, keyed by the supplier's code.
     pub suppliers: BTreeMap<String, SupplierSettings>,
+    pub jobs: JobSettings,
+    pub webhooks: WebhookSettings,
+    /// bookhub's own base URL as suppliers reach it (the sandbox posts its webhooks there);
+    /// empty means `http://` + the address it listens on.
+    pub public_url: String,
     /// A tracing filter such as `info` or `bookhub=debug,info` (`RUST_LOG` wins when set).
     pub log: String,
 }
@@ -58,20 +64,28 @@ pub struct RateLimitSettings {
     pub burst: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SupplierKind {
-    Jsonrest,
-    Ota,
-    Sandbox,
-}
-
+/// Background jobs (supplier calls).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SupplierSettings {
-    /// The protocol; defaults to the table's name when that is a protocol's name.
-    #[serde(default)]
-    pub kind: Option<SupplierKind>,
+pub struct JobSettings {
+    /// Run the job workers in this process (`false` for an API-only process).
+    pub enabled: bool,
+    /// Jobs of one queue run at once, per process.
+    pub concurrency: usize,
+    /// How often an idle worker looks for new jobs.
+    pub poll_interval_ms: u64,
+    /// A job that failed transiently runs again after a full-jitter backoff from `retry_base_ms`
+    /// doubling up to `retry_cap_ms` (or the supplier's `Retry-After`).
+    pub retry_base_ms: u64,
+    pub retry_cap_ms: u64,
+}
+
+/// Inbound supplier webhooks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// How far a webhook's timestamp may be from now, either way.
+    pub tolerance_secs: u64,
 }
 
 impl Default for Settings {
@@ -85,7 +99,19 @@ impl Default for Settings {
             idempotency: IdempotencySettings { ttl_hours: 24, purge_interval_secs: 300 },
             intake: IntakeSettings { max_batch: 128, writers: 2 },
             rate_limit: RateLimitSettings { per_minute: 1200, burst: 120 },
-            suppliers: BTreeMap::from([("sandbox".into(), SupplierSettings { kind: Some(SupplierKind::Sandbox) })]),
+            suppliers: BTreeMap::from([(
+                "sandbox".into(),
+                SupplierSettings { kind: Some(SupplierKind::Sandbox), ..SupplierSettings::default() },
+            )]),
+            jobs: JobSettings {
+                enabled: true,
+                concurrency: 8,
+                poll_interval_ms: 200,
+                retry_base_ms: 1_000,
+                retry_cap_ms: 300_000,
+            },
+            webhooks: WebhookSettings { tolerance_secs: 300 },
+            public_url: String::new(),
             log: "info".into(),
         }
     }
@@ -182,9 +208,25 @@ impl Settings {
             let path = format!("suppliers.{code}");
             code.parse::<SupplierCode>()
                 .map_err(|_| ConfigError::new(&path, "supplier codes use lower-case letters, digits, _ and -"))?;
-            if supplier.kind(code).is_none() {
+            let Some(kind) = supplier.kind(code) else {
                 return Err(ConfigError::new(&format!("{path}.kind"), "is required: jsonrest, ota or sandbox"));
-            }
+            };
+            supplier.check(kind).map_err(|e| ConfigError::new(&format!("{path}.{}", e.key), e.message))?;
+        }
+        if self.jobs.concurrency == 0 {
+            return Err(ConfigError::new("jobs.concurrency", "must be at least 1"));
+        }
+        if self.jobs.poll_interval_ms == 0 {
+            return Err(ConfigError::new("jobs.poll_interval_ms", "must be at least 1"));
+        }
+        if self.jobs.retry_base_ms == 0 || self.jobs.retry_cap_ms < self.jobs.retry_base_ms {
+            return Err(ConfigError::new(
+                "jobs.retry_cap_ms",
+                "must be at least jobs.retry_base_ms, which must be at least 1",
+            ));
+        }
+        if !(1..=86_400).contains(&self.webhooks.tolerance_secs) {
+            return Err(ConfigError::new("webhooks.tolerance_secs", "must be from 1 to 86400"));
         }
         Ok(())
     }
@@ -192,12 +234,6 @@ impl Settings {
     /// The configured suppliers' codes.
     pub fn supplier_codes(&self) -> Vec<SupplierCode> {
         self.suppliers.keys().filter_map(|c| c.parse().ok()).collect()
-    }
-}
-
-impl SupplierSettings {
-    pub fn kind(&self, code: &str) -> Option<SupplierKind> {
-        self.kind.clone().or_else(|| serde_json::from_value(serde_json::Value::String(code.to_owned())).ok())
     }
 }
 
@@ -231,10 +267,38 @@ mod tests {
 
     #[test]
     fn a_supplier_kind_defaults_to_its_code() {
-        let s = with("suppliers", serde_json::json!({"jsonrest": {}, "sandbox": {}})).unwrap();
+        let jsonrest = serde_json::json!({"base_url": "http://127.0.0.1:9001", "api_key": "k", "api_secret": "s"});
+        let s = with("suppliers", serde_json::json!({"jsonrest": jsonrest, "sandbox": {}})).unwrap();
         assert_eq!(s.suppliers["jsonrest"].kind("jsonrest"), Some(SupplierKind::Jsonrest));
+        assert_eq!(s.suppliers["jsonrest"].max_retries, 3, "unset keys take their defaults");
         let err = with("suppliers", serde_json::json!({"acme": {}})).unwrap_err();
         assert_eq!(err.env, "BOOKHUB_SUPPLIERS__ACME__KIND");
+    }
+
+    #[test]
+    fn a_supplier_table_needs_its_protocols_keys() {
+        let err = with("suppliers", serde_json::json!({"jsonrest": {"base_url": "http://x"}})).unwrap_err();
+        assert_eq!(err.env, "BOOKHUB_SUPPLIERS__JSONREST__API_KEY");
+        let err =
+            with("suppliers", serde_json::json!({"acme": {"kind": "ota", "base_url": "http://x", "username": "u"}}))
+                .unwrap_err();
+        assert_eq!(err.env, "BOOKHUB_SUPPLIERS__ACME__PASSWORD");
+        let err = with("suppliers", serde_json::json!({"sandbox": {"webhook_secrets": ["plain"]}})).unwrap_err();
+        assert_eq!(err.env, "BOOKHUB_SUPPLIERS__SANDBOX__WEBHOOK_SECRETS");
+    }
+
+    #[test]
+    fn a_list_of_secrets_can_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BOOKHUB_SUPPLIERS__JSONREST__BASE_URL", "http://127.0.0.1:9001");
+            jail.set_env("BOOKHUB_SUPPLIERS__JSONREST__API_KEY", "key");
+            jail.set_env("BOOKHUB_SUPPLIERS__JSONREST__API_SECRET", "secret");
+            jail.set_env("BOOKHUB_SUPPLIERS__JSONREST__WEBHOOK_SECRETS", r#"["whsec_c2VjcmV0", "whsec_b2xk"]"#);
+            let s = Settings::load().map_err(|e| e.to_string())?;
+            assert_eq!(s.suppliers["jsonrest"].webhook_secrets, ["whsec_c2VjcmV0", "whsec_b2xk"]);
+            assert_eq!(s.suppliers["jsonrest"].base_url.as_deref(), Some("http://127.0.0.1:9001"));
+            Ok(())
+        });
     }
 
     #[test]

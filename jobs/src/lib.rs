@@ -1,9 +1,9 @@
 //! bookhub's background jobs. Each job type names its queue and how it is enqueued; a job's
-//! idempotency key makes queueing the same logical job twice a no-op in the database.
-//!
-//! The handlers that run these jobs (supplier calls through the adapters) come with the
-//! supplier integrations; the jobs are already written, in the same transaction as the rows
-//! that call for them, from the moment a booking is accepted.
+//! idempotency key makes queueing the same logical job twice a no-op in the database. Jobs are
+//! written in the same transaction as the rows that call for them; [`workers`] runs them.
+
+pub mod supplier;
+pub mod workers;
 
 use adapters::store::queue::EnqueuedJob;
 use domain::{Booking, BookingId};

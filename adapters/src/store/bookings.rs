@@ -96,40 +96,90 @@ pub async fn request_cancellation(
     id: &BookingId,
     job: impl Fn(&Booking) -> EnqueuedJob,
 ) -> Result<CancelOutcome, StoreError> {
-    // A concurrent change to the same booking makes the guarded update miss; read and try again.
-    for _ in 0..3 {
+    Ok(match apply_event(db, scope, id, &BookingEvent::CancellationRequested, |b| vec![job(b)]).await? {
+        Applied::NotFound => CancelOutcome::NotFound,
+        Applied::Refused(refused, _) => CancelOutcome::Refused(refused),
+        Applied::Unchanged(b) => CancelOutcome::Unchanged(b),
+        Applied::Changed(b) => CancelOutcome::Requested(b),
+    })
+}
+
+/// What applying an event to a booking did.
+#[derive(Debug)]
+pub enum Applied {
+    NotFound,
+    /// The booking's status cannot take the event; the booking as it stands.
+    Refused(TransitionError, Booking),
+    /// Nothing changed (a repeat, or overtaken by a later state) — except perhaps the supplier's
+    /// reference, which is recorded whenever an event brings a new one.
+    Unchanged(Booking),
+    /// The status changed, and the jobs `follow_up` asked for are queued in the same transaction.
+    Changed(Booking),
+}
+
+/// Applies `event` to the booking through its state machine. A status change and the jobs
+/// `follow_up` returns for the changed booking commit together; a concurrent change to the same
+/// booking is detected by its version and the event is applied again to the fresh row.
+pub async fn apply_event(
+    db: &Database,
+    scope: &Scope,
+    id: &BookingId,
+    event: &BookingEvent,
+    follow_up: impl Fn(&Booking) -> Vec<EnqueuedJob>,
+) -> Result<Applied, StoreError> {
+    for _ in 0..5 {
         let found = scope.select().filter(booking::Column::Id.eq(id.as_str())).one(db.orm()).await?;
         let Some(model) = found else {
-            return Ok(CancelOutcome::NotFound);
+            return Ok(Applied::NotFound);
         };
         let expected_version = model.version;
         let mut booking = from_model(model)?;
-        let next = match booking.status.apply(&BookingEvent::CancellationRequested) {
-            Err(refused) => return Ok(CancelOutcome::Refused(refused)),
-            Ok(Transition::Unchanged) => return Ok(CancelOutcome::Unchanged(booking)),
-            Ok(Transition::Changed(next)) => next,
+        let transition = match booking.status.apply(event) {
+            Err(refused) => return Ok(Applied::Refused(refused, booking)),
+            Ok(transition) => transition,
         };
-        booking.status = next;
+        let new_reference =
+            event.supplier_reference().filter(|r| booking.supplier_reference.as_deref() != Some(*r)).map(str::to_owned);
+        let jobs = match transition {
+            Transition::Unchanged if new_reference.is_none() => return Ok(Applied::Unchanged(booking)),
+            Transition::Unchanged => Vec::new(),
+            Transition::Changed(next) => {
+                booking.status = next;
+                booking.status_reason = event.reason().map(str::to_owned);
+                follow_up(&booking)
+            }
+        };
+        if new_reference.is_some() {
+            booking.supplier_reference = new_reference;
+        }
         booking.updated_at = super::now();
-        if update_status_with_job(db.pool(), &booking, expected_version, &job(&booking)).await? {
-            return Ok(CancelOutcome::Requested(booking));
+        if update_with_jobs(db.pool(), &booking, expected_version, &jobs).await? {
+            return Ok(match transition {
+                Transition::Changed(_) => Applied::Changed(booking),
+                Transition::Unchanged => Applied::Unchanged(booking),
+            });
         }
     }
     Err(StoreError::Conflict)
 }
 
-/// Writes the new status if the row is still at `expected_version`, and queues `job`, in one
-/// transaction. `false` when someone else changed the booking first.
-async fn update_status_with_job(
+/// Writes the booking's status, reason and reference if the row is still at
+/// `expected_version`, and queues `jobs`, in one transaction. `false` when someone else changed
+/// the booking first.
+async fn update_with_jobs(
     pool: &Pool,
     booking: &Booking,
     expected_version: i32,
-    job: &EnqueuedJob,
+    jobs: &[EnqueuedJob],
 ) -> Result<bool, StoreError> {
     with_pool!(pool, p => {
         let mut tx = p.begin().await?;
         let mut qb = sqlx::QueryBuilder::new("UPDATE bookings SET status = ");
         qb.push_bind(booking.status.as_str())
+            .push(", status_reason = ")
+            .push_bind(booking.status_reason.as_deref())
+            .push(", supplier_reference = ")
+            .push_bind(booking.supplier_reference.as_deref())
             .push(", version = version + 1, updated_at = ")
             .push_bind(booking.updated_at)
             .push(" WHERE id = ")
@@ -139,7 +189,9 @@ async fn update_status_with_job(
         if qb.build().execute(&mut *tx).await?.rows_affected() == 0 {
             return Ok(false);
         }
-        PushJobs::push(&mut *tx, std::slice::from_ref(job)).await?;
+        if !jobs.is_empty() {
+            PushJobs::push(&mut *tx, jobs).await?;
+        }
         tx.commit().await?;
         Ok(true)
     })

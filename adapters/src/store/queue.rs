@@ -98,3 +98,25 @@ pub async fn count(pool: &Pool, queue: &str, idempotency_key: Option<&str>) -> R
     };
     Ok(n)
 }
+
+/// Makes a job that is failing now wait `delay` before it is fetched again (apalis refetches a
+/// failed job at once otherwise). SQLite keeps whole seconds, so its delays round up.
+pub async fn retry_later(pool: &Pool, task_id: &str, delay: std::time::Duration) -> Result<(), StoreError> {
+    match pool {
+        Pool::Postgres(p) => {
+            sqlx::query("UPDATE apalis.jobs SET run_at = now() + make_interval(secs => $2) WHERE id = $1")
+                .bind(task_id)
+                .bind(delay.as_secs_f64())
+                .execute(p)
+                .await?;
+        }
+        Pool::Sqlite(p) => {
+            sqlx::query("UPDATE Jobs SET run_at = strftime('%s', 'now') + ?2 WHERE id = ?1")
+                .bind(task_id)
+                .bind(delay.as_secs_f64().ceil() as i64)
+                .execute(p)
+                .await?;
+        }
+    }
+    Ok(())
+}

@@ -1,2 +1,4 @@
 pub mod bookings;
 pub mod health;
+pub mod suppliers;
+pub mod webhooks;

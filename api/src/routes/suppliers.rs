@@ -1,0 +1,111 @@
+//! `/v1/suppliers`: staff see each supplier's protocol and health (circuit breaker and recent
+//! failures).
+
+use actix_web::{HttpResponse, web};
+use adapters::suppliers::registry::SupplierKind;
+use adapters::suppliers::resilience::{BreakerState, SupplierHealth};
+use chrono::{DateTime, Utc};
+use domain::SupplierCode;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, Problem, method_not_allowed};
+
+/// A supplier and how its calls have been going in this process.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SupplierView {
+    #[schema(example = "jsonrest")]
+    pub code: String,
+    /// `jsonrest`, `ota` or `sandbox`.
+    pub kind: &'static str,
+    pub health: HealthView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthView {
+    /// `closed` (calls flow), `open` (calls fail fast without touching the network) or
+    /// `half_open` (a probe is let through).
+    #[schema(example = "closed")]
+    pub breaker: &'static str,
+    /// Transient failures since the last success.
+    pub consecutive_failures: u32,
+    /// Transient failures in the last five minutes.
+    pub recent_failures: u32,
+    /// Calls refused by the open breaker.
+    pub rejected_calls: u64,
+    pub calls: u64,
+    pub failures: u64,
+    pub last_failure_at: Option<DateTime<Utc>>,
+    pub last_failure: Option<String>,
+}
+
+impl From<SupplierHealth> for HealthView {
+    fn from(h: SupplierHealth) -> Self {
+        HealthView {
+            breaker: match h.breaker {
+                BreakerState::Closed => "closed",
+                BreakerState::Open => "open",
+                BreakerState::HalfOpen => "half_open",
+            },
+            consecutive_failures: h.consecutive_failures,
+            recent_failures: h.recent_failures,
+            rejected_calls: h.rejected_calls,
+            calls: h.calls,
+            failures: h.failures,
+            last_failure_at: h.last_failure_at,
+            last_failure: h.last_failure,
+        }
+    }
+}
+
+fn view((code, kind, health): (SupplierCode, SupplierKind, SupplierHealth)) -> SupplierView {
+    SupplierView { code: code.to_string(), kind: kind.as_str(), health: health.into() }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SupplierList {
+    pub data: Vec<SupplierView>,
+}
+
+/// List the configured suppliers with their health (staff).
+#[utoipa::path(get, path = "/v1/suppliers", tag = "suppliers",
+    responses(
+        (status = 200, body = SupplierList),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a staff key", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    caller.staff()?;
+    let data = state.suppliers.health().into_iter().map(view).collect();
+    Ok(HttpResponse::Ok().json(SupplierList { data }))
+}
+
+/// One supplier's health (staff).
+#[utoipa::path(get, path = "/v1/suppliers/{code}/health", tag = "suppliers",
+    params(("code" = String, Path, description = "The supplier's code")),
+    responses(
+        (status = 200, body = SupplierView),
+        (status = 403, description = "Not a staff key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such supplier", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn health(
+    state: web::Data<AppState>,
+    caller: Caller,
+    code: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.staff()?;
+    let found = state.suppliers.health().into_iter().find(|(c, _, _)| c.as_str() == code.as_str());
+    Ok(HttpResponse::Ok().json(view(found.ok_or(ApiError::NotFound("supplier"))?)))
+}
+
+pub fn scope() -> actix_web::Scope {
+    web::scope("/suppliers")
+        .service(web::resource("").route(web::get().to(list)).default_service(method_not_allowed("GET")))
+        .service(
+            web::resource("/{code}/health").route(web::get().to(health)).default_service(method_not_allowed("GET")),
+        )
+}

@@ -1,0 +1,155 @@
+//! The supplier jobs: submit a booking, cancel it, and apply what a supplier reports. Each is
+//! idempotent: running it twice has the effect of running it once (the suppliers dedupe on the
+//! client reference; the state machine ignores repeats).
+
+use std::time::Duration;
+
+use adapters::store::Database;
+use adapters::store::bookings::{self, Applied, Scope};
+use adapters::suppliers::registry::Suppliers;
+use domain::supplier::SupplierBooking;
+use domain::{Booking, BookingEvent, BookingId, BookingStatus, SupplierAdapter, SupplierError};
+use mappings::{Mappings, Translator, Unmapped};
+
+/// What the supplier jobs need.
+#[derive(Debug, Clone)]
+pub struct SupplierJobs {
+    pub db: Database,
+    pub suppliers: Suppliers,
+    pub mappings: Mappings,
+}
+
+/// Why a job did not finish. A retryable error runs the job again later; the rest are bugs or
+/// outages of our own, also retried, and logged where they are handled.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("the supplier is unavailable ({0}); trying again later")]
+    SupplierUnavailable(String, Option<Duration>),
+    #[error("store: {0}")]
+    Store(#[from] adapters::store::StoreError),
+    #[error("mappings: {0}")]
+    Mappings(#[from] mappings::MappingError),
+    #[error("the cancellation was refused: {0}")]
+    CancelRefused(String),
+}
+
+impl JobError {
+    /// How long the supplier asked us to wait, when it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            JobError::SupplierUnavailable(_, after) => *after,
+            _ => None,
+        }
+    }
+}
+
+fn unavailable(error: SupplierError) -> JobError {
+    let after = match &error {
+        SupplierError::Transient { retry_after, .. } => *retry_after,
+        _ => None,
+    };
+    JobError::SupplierUnavailable(error.to_string(), after)
+}
+
+/// The booking event a supplier's report means, through the mapping tables.
+pub fn booking_event(translator: &Translator, reported: &SupplierBooking) -> Result<BookingEvent, Unmapped> {
+    let supplier_reference = reported.reference.clone();
+    Ok(match translator.status(&reported.status_code)? {
+        BookingStatus::Confirmed => BookingEvent::SupplierConfirmed { supplier_reference },
+        BookingStatus::Cancelled => BookingEvent::SupplierCancelled,
+        BookingStatus::Rejected => BookingEvent::SupplierRejected { reason: "rejected_by_supplier".into() },
+        // Pending (or a status that only bookhub sets): the supplier holds it, nothing more.
+        _ => BookingEvent::SupplierAcknowledged { supplier_reference },
+    })
+}
+
+impl SupplierJobs {
+    async fn load(&self, id: &BookingId) -> Result<Option<Booking>, JobError> {
+        Ok(bookings::find(&self.db, &Scope::All, id).await?)
+    }
+
+    async fn apply(&self, id: &BookingId, event: BookingEvent) -> Result<Applied, JobError> {
+        let applied = bookings::apply_event(&self.db, &Scope::All, id, &event, |_| Vec::new()).await?;
+        if let Applied::Refused(refused, _) = &applied {
+            tracing::warn!(booking.id = %id, error = %refused, "supplier outcome does not apply");
+        }
+        Ok(applied)
+    }
+
+    /// Sends a booking to its supplier and records the outcome: confirmed, pending at the
+    /// supplier, rejected (with the reason), or failed. A transient failure, or an open breaker,
+    /// is an error: the job runs again later and the booking stays `pending`.
+    #[tracing::instrument(skip_all, fields(booking.id = %id))]
+    pub async fn submit(&self, id: &BookingId) -> Result<(), JobError> {
+        let Some(booking) = self.load(id).await? else {
+            tracing::warn!("submit job for a booking that does not exist");
+            return Ok(());
+        };
+        match booking.status {
+            BookingStatus::Pending => {}
+            // Cancelled before we knew the supplier's reference: the supplier may hold it (an
+            // earlier attempt may have reached it), so book — which finds it if so — and cancel.
+            BookingStatus::CancellationPending if booking.supplier_reference.is_none() => {}
+            _ => return Ok(()),
+        }
+        let supplier = booking.details.supplier.clone();
+        let Some(adapter) = self.suppliers.get(&supplier) else {
+            self.apply(id, BookingEvent::SubmissionFailed { reason: format!("supplier {supplier} is not configured") })
+                .await?;
+            return Ok(());
+        };
+        let translator = self.mappings.translator(&supplier).await?;
+        let request = match translator.request(&booking) {
+            Ok(request) => request,
+            Err(unmapped) => {
+                self.apply(id, BookingEvent::SubmissionFailed { reason: unmapped.to_string() }).await?;
+                return Ok(());
+            }
+        };
+        let event = match adapter.book(&request).await {
+            Ok(reported) => booking_event(&translator, &reported)
+                .unwrap_or_else(|unmapped| BookingEvent::SubmissionFailed { reason: unmapped.to_string() }),
+            Err(SupplierError::Rejected(rejection)) => {
+                BookingEvent::SupplierRejected { reason: format!("{}: {}", rejection.reason, rejection.detail) }
+            }
+            Err(e @ (SupplierError::Transient { .. } | SupplierError::CircuitOpen)) => return Err(unavailable(e)),
+            Err(e @ (SupplierError::Permanent(_) | SupplierError::NotFound)) => {
+                BookingEvent::SubmissionFailed { reason: e.to_string() }
+            }
+        };
+        let applied = self.apply(id, event).await?;
+        // The agency asked to cancel while the booking was on its way: cancel it now.
+        if let Applied::Changed(b) | Applied::Unchanged(b) = applied
+            && b.status == BookingStatus::CancellationPending
+            && b.supplier_reference.is_some()
+        {
+            self.cancel(id).await?;
+        }
+        Ok(())
+    }
+
+    /// Cancels a `cancellation_pending` booking at its supplier. Without a supplier reference
+    /// there is nothing to cancel yet: the submit job cancels it once it has booked.
+    #[tracing::instrument(skip_all, fields(booking.id = %id))]
+    pub async fn cancel(&self, id: &BookingId) -> Result<(), JobError> {
+        let Some(booking) = self.load(id).await? else {
+            return Ok(());
+        };
+        let (BookingStatus::CancellationPending, Some(reference)) = (booking.status, &booking.supplier_reference)
+        else {
+            return Ok(());
+        };
+        let Some(adapter) = self.suppliers.get(&booking.details.supplier) else {
+            return Err(JobError::CancelRefused(format!("supplier {} is not configured", booking.details.supplier)));
+        };
+        match adapter.cancel(reference).await {
+            // Unknown at the supplier: there is nothing left to cancel.
+            Ok(_) | Err(SupplierError::NotFound) => {
+                self.apply(id, BookingEvent::SupplierCancelled).await?;
+                Ok(())
+            }
+            Err(e @ (SupplierError::Transient { .. } | SupplierError::CircuitOpen)) => Err(unavailable(e)),
+            Err(e) => Err(JobError::CancelRefused(e.to_string())),
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! The apalis workers that run bookhub's queues, on the app's own database (apalis-postgres or
+//! apalis-sqlite, sharing the app's pool).
+//!
+//! A job that fails is rescheduled with exponential backoff and full jitter (or the supplier's
+//! `Retry-After`) by moving its `run_at`; apalis would otherwise fetch it again at once. A job
+//! whose payload does not parse is killed: retrying cannot fix it.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use adapters::store::{Pool, queue};
+use apalis::prelude::*;
+use apalis_core::backend::codec::Codec;
+use apalis_postgres::{Config as PgConfig, PostgresStorage, Pubsub};
+use apalis_sqlite::{Config as SqliteConfig, SqliteStorage};
+use rand::Rng;
+use tokio::task::JoinHandle;
+
+use crate::supplier::{JobError, SupplierJobs};
+use crate::{CancelBooking, SubmitBooking};
+
+/// How the workers run.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Jobs of one queue in flight at once, in this process.
+    pub concurrency: usize,
+    /// How often an idle worker looks for due jobs (Postgres is also woken on insert).
+    pub poll_interval: Duration,
+    /// A failed job waits up to `retry_base · 2^(attempt-1)` (full jitter), capped.
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
+}
+
+/// The running workers; [`Workers::stop`] lets in-flight jobs finish.
+pub struct Workers {
+    contexts: Vec<WorkerContext>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Workers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workers").field("workers", &self.tasks.len()).finish()
+    }
+}
+
+/// Hands the stored bytes to the handler untouched: a payload that does not parse then fails
+/// one job (killed, visible) instead of stopping the worker.
+#[derive(Debug, Clone, Copy, Default)]
+struct RawBytes;
+
+impl Codec<Vec<u8>> for RawBytes {
+    type Error = std::convert::Infallible;
+    type Compact = Vec<u8>;
+
+    fn encode(&self, v: &Vec<u8>) -> Result<Vec<u8>, Self::Error> {
+        Ok(v.clone())
+    }
+
+    fn decode(&self, v: &Vec<u8>) -> Result<Vec<u8>, Self::Error> {
+        Ok(v.clone())
+    }
+}
+
+/// Polls on a steady tick. (apalis's interval strategy can lose its wake-up and then waits for
+/// the next heartbeat, seconds later.)
+struct Tick(tokio::time::Interval);
+
+impl Tick {
+    fn every(period: Duration) -> Self {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Tick(interval)
+    }
+}
+
+impl PollStrategy for Tick {
+    fn poll_drive(&mut self, cx: &mut Context<'_>, _: &PollSnapshot) -> Poll<Option<()>> {
+        let mut fired = false;
+        while self.0.poll_tick(cx).is_ready() {
+            fired = true;
+        }
+        if fired { Poll::Ready(Some(())) } else { Poll::Pending }
+    }
+}
+
+/// Which job a queue carries.
+#[derive(Debug, Clone, Copy)]
+enum Queue {
+    Submit,
+    Cancel,
+}
+
+impl Queue {
+    fn name(self) -> &'static str {
+        match self {
+            Queue::Submit => SubmitBooking::QUEUE,
+            Queue::Cancel => CancelBooking::QUEUE,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Runner {
+    jobs: SupplierJobs,
+    config: WorkerConfig,
+}
+
+/// Heartbeats tell other processes a worker is alive; a worker silent for 30 s has its jobs
+/// taken back and run elsewhere.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+const MISSED_HEARTBEATS: usize = 6;
+
+impl Workers {
+    /// Starts one worker per queue.
+    pub fn start(jobs: SupplierJobs, config: WorkerConfig) -> Workers {
+        let pool = jobs.db.pool().clone();
+        let runner = Arc::new(Runner { jobs, config });
+        let mut workers = Workers { contexts: Vec::new(), tasks: Vec::new() };
+        for queue in [Queue::Submit, Queue::Cancel] {
+            // Names must be unique across processes and restarts.
+            let context = WorkerContext::new(&format!("{}-{}-{}", queue.name(), std::process::id(), ulid::Ulid::new()));
+            workers.contexts.push(context.clone());
+            workers.tasks.push(spawn(&pool, queue, context, runner.clone()));
+        }
+        workers
+    }
+
+    /// Stops fetching, lets in-flight jobs finish (up to 10 s), and returns.
+    pub async fn stop(self) {
+        for context in &self.contexts {
+            let _ = context.stop();
+        }
+        for task in self.tasks {
+            if tokio::time::timeout(Duration::from_secs(10), task).await.is_err() {
+                tracing::warn!("a worker did not stop within 10 s");
+            }
+        }
+    }
+}
+
+fn spawn(pool: &Pool, queue: Queue, context: WorkerContext, runner: Arc<Runner>) -> JoinHandle<()> {
+    let concurrency = runner.config.concurrency;
+    let batch = concurrency.min(10);
+    let tick = Tick::every(runner.config.poll_interval);
+    let runner = Arc::new(QueueRunner { runner, queue });
+    let worker = WorkerBuilder::new(&context);
+    let finished = match pool {
+        Pool::Postgres(p) => {
+            let config = PgConfig::default()
+                .queue(queue.name())
+                .batch_size(batch)
+                .heartbeat_interval(HEARTBEAT)
+                .missed_heartbeats(MISSED_HEARTBEATS);
+            let storage =
+                PostgresStorage::<Vec<u8>>::new(p).with_config(config).with_codec(RawBytes).poll_with_strategy(
+                    Strategy::new().apply(tick).stream(Pubsub::new(p.clone(), queue.name().to_owned())),
+                );
+            let worker = worker.backend(storage).data(runner).concurrency(concurrency).build(run);
+            tokio::spawn(async move { worker.run().await.map_err(|e| e.to_string()) })
+        }
+        Pool::Sqlite(p) => {
+            let config = SqliteConfig::default()
+                .queue(queue.name())
+                .batch_size(batch)
+                .heartbeat_interval(HEARTBEAT)
+                .missed_heartbeats(MISSED_HEARTBEATS);
+            let storage =
+                SqliteStorage::<Vec<u8>>::new(p).with_config(config).with_codec(RawBytes).poll_with_strategy(tick);
+            let worker = worker.backend(storage).data(runner).concurrency(concurrency).build(run);
+            tokio::spawn(async move { worker.run().await.map_err(|e| e.to_string()) })
+        }
+    };
+    tokio::spawn(async move {
+        match finished.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(queue = queue.name(), error = %e, "worker stopped"),
+            Err(e) => tracing::error!(queue = queue.name(), error = %e, "worker panicked"),
+        }
+    })
+}
+
+/// What one queue's worker runs.
+#[derive(Debug)]
+struct QueueRunner {
+    runner: Arc<Runner>,
+    queue: Queue,
+}
+
+async fn run(payload: Vec<u8>, this: Data<Arc<QueueRunner>>, id: TaskId, attempt: Attempt) -> Result<(), BoxDynError> {
+    let jobs = &this.runner.jobs;
+    let result = match this.queue {
+        Queue::Submit => jobs.submit(&parse::<SubmitBooking>(&payload)?.booking_id).await,
+        Queue::Cancel => jobs.cancel(&parse::<CancelBooking>(&payload)?.booking_id).await,
+    };
+    this.runner.settle(this.queue, result, &id, &attempt).await
+}
+
+fn parse<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, BoxDynError> {
+    serde_json::from_slice(payload)
+        .map_err(|e| AbortError::new(format!("the job's payload does not parse: {e}")).into())
+}
+
+impl Runner {
+    /// A failure reschedules the job: it runs again after the backoff (or the supplier's
+    /// `Retry-After`, when longer), until apalis's attempt limit.
+    async fn settle(
+        &self,
+        queue: Queue,
+        result: Result<(), JobError>,
+        id: &TaskId,
+        attempt: &Attempt,
+    ) -> Result<(), BoxDynError> {
+        let Err(error) = result else { return Ok(()) };
+        let delay = self.backoff(attempt.current(), error.retry_after());
+        tracing::warn!(queue = queue.name(), attempt = attempt.current(), retry_in_ms = delay.as_millis() as u64, error = %error, "job failed; retrying later");
+        if let Err(e) = queue::retry_later(self.jobs.db.pool(), &id.to_string(), delay).await {
+            tracing::error!(queue = queue.name(), error = %e, "could not reschedule a failed job; it runs again at once");
+        }
+        Err(error.into())
+    }
+
+    fn backoff(&self, attempt: usize, retry_after: Option<Duration>) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(20) as u32;
+        let ceiling = self.config.retry_base.saturating_mul(2u32.saturating_pow(exponent)).min(self.config.retry_cap);
+        let jittered = Duration::from_micros(rand::rng().random_range(0..=ceiling.as_micros() as u64));
+        jittered.max(retry_after.unwrap_or_default())
+    }
+}
