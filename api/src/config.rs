@@ -288,6 +288,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own error type
     fn a_list_of_secrets_can_come_from_the_environment() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("BOOKHUB_SUPPLIERS__JSONREST__BASE_URL", "http://127.0.0.1:9001");

@@ -6,15 +6,24 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{Problem, ProblemFieldError};
-use crate::routes::{bookings, health};
+use crate::routes::{bookings, health, suppliers, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "bookhub", description = "B2B booking-integration hub: agencies book hotel stays; bookhub books them with suppliers."),
-    paths(bookings::create, bookings::list, bookings::get, bookings::cancel, health::healthz, health::readyz),
+    paths(
+        bookings::create, bookings::list, bookings::get, bookings::cancel,
+        suppliers::list, suppliers::health, webhooks::receive,
+        health::healthz, health::readyz,
+    ),
     components(schemas(Problem, ProblemFieldError)),
     modifiers(&BearerAuth),
-    tags((name = "bookings", description = "Agencies' bookings"), (name = "operations", description = "Health and readiness")),
+    tags(
+        (name = "bookings", description = "Agencies' bookings"),
+        (name = "suppliers", description = "Suppliers and their health (staff)"),
+        (name = "webhooks", description = "Suppliers' signed event notifications"),
+        (name = "operations", description = "Health and readiness"),
+    ),
 )]
 pub struct ApiDoc;
 

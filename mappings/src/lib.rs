@@ -56,12 +56,15 @@ pub enum MappingError {
     Db(#[from] DbErr),
 }
 
+/// Each supplier's translator and when it was read.
+type Cache = HashMap<SupplierCode, (Instant, Arc<Translator>)>;
+
 /// The mapping rows of every supplier, read through a short-lived cache.
 #[derive(Debug, Clone)]
 pub struct Mappings {
     db: DatabaseConnection,
     ttl: Duration,
-    cache: Arc<RwLock<HashMap<SupplierCode, (Instant, Arc<Translator>)>>>,
+    cache: Arc<RwLock<Cache>>,
 }
 
 impl Mappings {

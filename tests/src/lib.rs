@@ -2,6 +2,8 @@
 //! against a fresh database — a SQLite file in a temporary folder, or a new Postgres database
 //! when `BOOKHUB_TEST_POSTGRES_URL` is set — and talks to it over HTTP.
 
+pub mod sim;
+
 use std::str::FromStr;
 
 use adapters::store::Database;
@@ -227,4 +229,64 @@ pub async fn problem(response: Response, status: u16) -> Value {
     assert_eq!(body["status"], status);
     assert!(body["type"].as_str().is_some_and(|t| t.starts_with("urn:bookhub:problem:")));
     body
+}
+
+/// Jobs picked up within milliseconds and retried quickly, so tests wait on conditions, not
+/// on production back-off.
+pub fn fast_jobs(settings: &mut Settings) {
+    settings.jobs.poll_interval_ms = 20;
+    settings.jobs.retry_base_ms = 50;
+    settings.jobs.retry_cap_ms = 400;
+}
+
+/// Configures `jsonrest` and `ota` suppliers on the simulator, with its credentials and
+/// webhook secrets, and quick retries (10 ms base, 1 s timeout).
+pub fn use_simulator(settings: &mut Settings, sim: &sim::SupplierSim) {
+    use api::config::SupplierSettings;
+    let partners = sim::SimConfig::default();
+    let quick = SupplierSettings {
+        timeout_ms: 1_000,
+        max_retries: 2,
+        retry_base_ms: 10,
+        retry_cap_ms: 200,
+        breaker_failure_threshold: 5,
+        breaker_cooldown_ms: 300,
+        ..SupplierSettings::default()
+    };
+    settings.suppliers.insert(
+        "jsonrest".into(),
+        SupplierSettings {
+            base_url: Some(sim.jsonrest_url()),
+            api_key: Some(partners.jsonrest.api_key),
+            api_secret: Some(partners.jsonrest.api_secret),
+            webhook_secrets: vec![partners.jsonrest.webhook_secret],
+            ..quick.clone()
+        },
+    );
+    settings.suppliers.insert(
+        "ota".into(),
+        SupplierSettings {
+            base_url: Some(sim.ota_url()),
+            username: Some(partners.ota.username),
+            password: Some(partners.ota.password),
+            webhook_secrets: vec![partners.ota.webhook_secret],
+            ..quick
+        },
+    );
+    fast_jobs(settings);
+}
+
+impl TestApp {
+    /// Waits until the booking `id` (read with `key`) reaches `status`; its JSON.
+    pub async fn wait_for_status(&self, key: &str, id: &str, status: &str, timeout: std::time::Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let booking = self.get_json(key, &format!("/v1/bookings/{id}")).await;
+            if booking["status"] == status {
+                return booking;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "booking {id} never became {status}: {booking}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
 }

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{signing, transient_status, unreachable};
 
-const OTA_NS: &str = "http://www.opentravel.org/OTA/2003/05x";
+const OTA_NS: &str = "http://www.opentravel.org/OTA/2003/05";
 const VERSION: &str = "1.0";
 /// `UniqueID/@Type` of the partner's (bookhub's) reference.
 const PARTNER_REFERENCE: &str = "14";
@@ -340,8 +340,8 @@ fn outcome(success: bool, errors: Option<Wrap<Vec<ErrorIn>>>) -> Result<(), Supp
 /// are refusals; anything else is final.
 fn failure(errors: &[ErrorIn]) -> SupplierError {
     let unavailable =
-        |e: &&ErrorIn| e.kind.as_deref() == Some("1") && e.short_text.as_deref() == Some("SystemUnavailable");
-    if errors.iter().any(|e| unavailable(&e)) {
+        |e: &ErrorIn| e.kind.as_deref() == Some("1") && e.short_text.as_deref() == Some("SystemUnavailable");
+    if errors.iter().any(unavailable) {
         return SupplierError::transient("the supplier is unavailable (SystemUnavailable)");
     }
     let refusal = errors.iter().find_map(|e| {
@@ -380,9 +380,8 @@ fn parse_notification(body: &[u8]) -> Result<Vec<SupplierEvent>, WebhookError> {
         return Err(WebhookError::Malformed("missing HotelReservation".into()));
     }
     let several = reservations.len() > 1;
-    let in_reservation = |i: usize, what: String| match several {
-        true => WebhookError::Malformed(format!("HotelReservation {i}: {what}")),
-        false => WebhookError::Malformed(what),
+    let in_reservation = |i: usize, what: String| {
+        WebhookError::Malformed(if several { format!("HotelReservation {i}: {what}") } else { what })
     };
     reservations
         .into_iter()

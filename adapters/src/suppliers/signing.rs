@@ -147,7 +147,7 @@ mod tests {
             ],
             body,
         );
-        assert_eq!(verify_standard(&[key.clone()], &request, now, tolerance()), Ok(()));
+        assert_eq!(verify_standard(std::slice::from_ref(&key), &request, now, tolerance()), Ok(()));
         let late = now + chrono::Duration::minutes(6);
         assert_eq!(verify_standard(&[key], &request, late, tolerance()), Err(WebhookError::StaleTimestamp));
     }
