@@ -73,7 +73,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let hub_url = Arc::new(OnceLock::new());
         let public_url = match settings.public_url.trim_end_matches('/') {
-            "" => format!("http://{}:{port}", settings.listen.ip()),
+            "" => format!("http://{}", std::net::SocketAddr::new(settings.listen.ip(), port)),
             url => url.to_owned(),
         };
         hub_url.set(public_url).expect("set once, here");

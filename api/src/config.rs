@@ -267,7 +267,8 @@ mod tests {
 
     #[test]
     fn a_supplier_kind_defaults_to_its_code() {
-        let jsonrest = serde_json::json!({"base_url": "http://127.0.0.1:9001", "api_key": "k", "api_secret": "s"});
+        let jsonrest = serde_json::json!({"base_url": "http://127.0.0.1:9001", "api_key": "k", "api_secret": "s",
+            "webhook_secrets": ["whsec_c2VjcmV0"]});
         let s = with("suppliers", serde_json::json!({"jsonrest": jsonrest, "sandbox": {}})).unwrap();
         assert_eq!(s.suppliers["jsonrest"].kind("jsonrest"), Some(SupplierKind::Jsonrest));
         assert_eq!(s.suppliers["jsonrest"].max_retries, 3, "unset keys take their defaults");
@@ -285,6 +286,10 @@ mod tests {
         assert_eq!(err.env, "BOOKHUB_SUPPLIERS__ACME__PASSWORD");
         let err = with("suppliers", serde_json::json!({"sandbox": {"webhook_secrets": ["plain"]}})).unwrap_err();
         assert_eq!(err.env, "BOOKHUB_SUPPLIERS__SANDBOX__WEBHOOK_SECRETS");
+        let ota =
+            serde_json::json!({"base_url": "http://x", "username": "u", "password": "p", "webhook_secrets": [""]});
+        let err = with("suppliers", serde_json::json!({"ota": ota})).unwrap_err();
+        assert_eq!(err.env, "BOOKHUB_SUPPLIERS__OTA__WEBHOOK_SECRETS");
     }
 
     #[test]

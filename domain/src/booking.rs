@@ -248,6 +248,8 @@ impl BookingStatus {
             (S::Pending | S::Confirmed, E::CancellationRequested) => S::CancellationPending,
             (S::Pending | S::Confirmed | S::CancellationPending, E::SupplierCancelled) => S::Cancelled,
             (S::CancellationPending, E::SupplierRejected { .. }) => S::Rejected,
+            // Cancelled before the supplier ever took it: nothing is booked, nothing to cancel.
+            (S::CancellationPending, E::SubmissionFailed { .. }) => S::Cancelled,
             // The supplier holds the booking but has not confirmed it: only its reference is news.
             (_, E::SupplierAcknowledged { .. }) => return Ok(Transition::Unchanged),
             // Already there, or overtaken by a later state.
@@ -505,6 +507,15 @@ mod tests {
         let err = BookingStatus::Rejected.apply(&BookingEvent::CancellationRequested).unwrap_err();
         assert_eq!(err, TransitionError { from: BookingStatus::Rejected, event: "cancellation_requested" });
         assert!(BookingStatus::Confirmed.apply(&BookingEvent::SupplierRejected { reason: "x".into() }).is_err());
+    }
+
+    #[test]
+    fn a_booking_cancelled_before_it_could_be_submitted_ends_cancelled() {
+        let failed = BookingEvent::SubmissionFailed { reason: "unmapped".into() };
+        assert_eq!(
+            BookingStatus::CancellationPending.apply(&failed),
+            Ok(Transition::Changed(BookingStatus::Cancelled))
+        );
     }
 
     #[test]

@@ -81,6 +81,11 @@ prefixed_id!(
     "ag"
 );
 prefixed_id!(
+    /// A supplier webhook as received and logged, `whe_…`.
+    WebhookEventId,
+    "whe"
+);
+prefixed_id!(
     /// An API key's public id, `key_…` (the secret itself is never stored).
     ApiKeyId,
     "key"

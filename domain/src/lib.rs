@@ -12,7 +12,7 @@ pub mod validation;
 
 pub use booking::{Booking, BookingDraft, BookingEvent, BookingStatus, NewBooking, Transition};
 pub use codes::{Board, RoomType};
-pub use ids::{AgencyId, ApiKeyId, BookingId, SupplierCode};
+pub use ids::{AgencyId, ApiKeyId, BookingId, SupplierCode, WebhookEventId};
 pub use money::{Currency, Money};
 pub use supplier::{SupplierAdapter, SupplierBooking, SupplierBookingRequest, SupplierError, SupplierEvent};
 pub use validation::{FieldError, Violations};

@@ -2,11 +2,13 @@
 //! idempotency key makes queueing the same logical job twice a no-op in the database. Jobs are
 //! written in the same transaction as the rows that call for them; [`workers`] runs them.
 
+pub mod fanout;
 pub mod supplier;
+pub mod webhooks;
 pub mod workers;
 
 use adapters::store::queue::EnqueuedJob;
-use domain::{Booking, BookingId};
+use domain::{Booking, BookingId, WebhookEventId};
 use serde::{Deserialize, Serialize};
 
 /// Sends a freshly accepted booking to its supplier.
@@ -40,6 +42,21 @@ impl CancelBooking {
     }
 }
 
-fn enqueued(queue: &'static str, job: &impl Serialize, idempotency_key: String) -> EnqueuedJob {
+/// Applies a logged supplier webhook to its booking.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessWebhook {
+    pub event: WebhookEventId,
+}
+
+impl ProcessWebhook {
+    pub const QUEUE: &'static str = "bookhub.process_webhook";
+
+    /// One job per logged message, and one more per replay.
+    pub fn for_event(event: &WebhookEventId, replay: i32) -> EnqueuedJob {
+        enqueued(Self::QUEUE, &ProcessWebhook { event: event.clone() }, format!("{event}:{replay}"))
+    }
+}
+
+pub(crate) fn enqueued(queue: &'static str, job: &impl Serialize, idempotency_key: String) -> EnqueuedJob {
     EnqueuedJob { queue, payload: serde_json::to_vec(job).expect("job types serialise to JSON"), idempotency_key }
 }

@@ -34,6 +34,13 @@ pub enum JobError {
 }
 
 impl JobError {
+    /// Retrying cannot help: the job is given up at once (and listed as dead).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, JobError::CancelRefused(_))
+    }
+}
+
+impl JobError {
     /// How long the supplier asked us to wait, when it did.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -69,7 +76,8 @@ impl SupplierJobs {
     }
 
     async fn apply(&self, id: &BookingId, event: BookingEvent) -> Result<Applied, JobError> {
-        let applied = bookings::apply_event(&self.db, &Scope::All, id, &event, |_| Vec::new()).await?;
+        // What the supplier reports fans out (CRM, agency, voucher) with the change it makes.
+        let applied = bookings::apply_event(&self.db, &Scope::All, id, &event, crate::fanout::for_change).await?;
         if let Applied::Refused(refused, _) = &applied {
             tracing::warn!(booking.id = %id, error = %refused, "supplier outcome does not apply");
         }
@@ -86,10 +94,14 @@ impl SupplierJobs {
             return Ok(());
         };
         match booking.status {
-            BookingStatus::Pending => {}
+            // Failed is retried too: a staff retry after fixing a mapping, say.
+            BookingStatus::Pending | BookingStatus::Failed => {}
             // Cancelled before we knew the supplier's reference: the supplier may hold it (an
             // earlier attempt may have reached it), so book — which finds it if so — and cancel.
             BookingStatus::CancellationPending if booking.supplier_reference.is_none() => {}
+            // Booked by an earlier run and cancelled since: finish the cancellation here, so
+            // that a failure retries this job.
+            BookingStatus::CancellationPending => return self.cancel(id).await,
             _ => return Ok(()),
         }
         let supplier = booking.details.supplier.clone();
@@ -107,8 +119,11 @@ impl SupplierJobs {
             }
         };
         let event = match adapter.book(&request).await {
-            Ok(reported) => booking_event(&translator, &reported)
-                .unwrap_or_else(|unmapped| BookingEvent::SubmissionFailed { reason: unmapped.to_string() }),
+            Ok(reported) => booking_event(&translator, &reported).unwrap_or_else(|unmapped| {
+                // The supplier holds the booking: keep its reference, never drop it as failed.
+                tracing::error!(error = %unmapped, "the supplier's status has no mapping; the booking stays pending");
+                BookingEvent::SupplierAcknowledged { supplier_reference: reported.reference.clone() }
+            }),
             Err(SupplierError::Rejected(rejection)) => {
                 BookingEvent::SupplierRejected { reason: format!("{}: {}", rejection.reason, rejection.detail) }
             }
@@ -125,6 +140,13 @@ impl SupplierJobs {
         {
             self.cancel(id).await?;
         }
+        Ok(())
+    }
+
+    /// The last attempt to submit failed: the booking becomes `failed`, with the reason, for the
+    /// agency and staff to see (a retried job can still book it).
+    pub async fn give_up_submitting(&self, id: &BookingId, error: &JobError) -> Result<(), JobError> {
+        self.apply(id, BookingEvent::SubmissionFailed { reason: format!("gave up: {error}") }).await?;
         Ok(())
     }
 

@@ -18,7 +18,7 @@ use rand::Rng;
 use tokio::task::JoinHandle;
 
 use crate::supplier::{JobError, SupplierJobs};
-use crate::{CancelBooking, SubmitBooking};
+use crate::{CancelBooking, ProcessWebhook, SubmitBooking};
 
 /// How the workers run.
 #[derive(Debug, Clone)]
@@ -89,6 +89,7 @@ impl PollStrategy for Tick {
 enum Queue {
     Submit,
     Cancel,
+    ProcessWebhook,
 }
 
 impl Queue {
@@ -96,6 +97,7 @@ impl Queue {
         match self {
             Queue::Submit => SubmitBooking::QUEUE,
             Queue::Cancel => CancelBooking::QUEUE,
+            Queue::ProcessWebhook => ProcessWebhook::QUEUE,
         }
     }
 }
@@ -117,7 +119,7 @@ impl Workers {
         let pool = jobs.db.pool().clone();
         let runner = Arc::new(Runner { jobs, config });
         let mut workers = Workers { contexts: Vec::new(), tasks: Vec::new() };
-        for queue in [Queue::Submit, Queue::Cancel] {
+        for queue in [Queue::Submit, Queue::Cancel, Queue::ProcessWebhook] {
             // Names must be unique across processes and restarts.
             let context = WorkerContext::new(&format!("{}-{}-{}", queue.name(), std::process::id(), ulid::Ulid::new()));
             workers.contexts.push(context.clone());
@@ -190,8 +192,18 @@ struct QueueRunner {
 async fn run(payload: Vec<u8>, this: Data<Arc<QueueRunner>>, id: TaskId, attempt: Attempt) -> Result<(), BoxDynError> {
     let jobs = &this.runner.jobs;
     let result = match this.queue {
-        Queue::Submit => jobs.submit(&parse::<SubmitBooking>(&payload)?.booking_id).await,
+        Queue::Submit => {
+            let booking_id = parse::<SubmitBooking>(&payload)?.booking_id;
+            let result = jobs.submit(&booking_id).await;
+            if let Err(error) = &result
+                && attempt.current() >= queue::MAX_ATTEMPTS
+            {
+                jobs.give_up_submitting(&booking_id, error).await?;
+            }
+            result
+        }
         Queue::Cancel => jobs.cancel(&parse::<CancelBooking>(&payload)?.booking_id).await,
+        Queue::ProcessWebhook => jobs.process_webhook(&parse::<ProcessWebhook>(&payload)?.event).await,
     };
     this.runner.settle(this.queue, result, &id, &attempt).await
 }
@@ -212,6 +224,10 @@ impl Runner {
         attempt: &Attempt,
     ) -> Result<(), BoxDynError> {
         let Err(error) = result else { return Ok(()) };
+        if error.is_permanent() || attempt.current() >= queue::MAX_ATTEMPTS {
+            tracing::error!(queue = queue.name(), attempt = attempt.current(), error = %error, "job given up");
+            return Err(AbortError::new(error).into());
+        }
         let delay = self.backoff(attempt.current(), error.retry_after());
         tracing::warn!(queue = queue.name(), attempt = attempt.current(), retry_in_ms = delay.as_millis() as u64, error = %error, "job failed; retrying later");
         if let Err(e) = queue::retry_later(self.jobs.db.pool(), &id.to_string(), delay).await {

@@ -276,6 +276,20 @@ pub fn use_simulator(settings: &mut Settings, sim: &sim::SupplierSim) {
     fast_jobs(settings);
 }
 
+/// A supplier simulator and a bookhub that books on it and takes its webhooks, on the suite's
+/// database; `configure` adjusts bookhub's settings last.
+pub async fn with_simulator(configure: impl FnOnce(&mut Settings)) -> (sim::SupplierSim, TestApp) {
+    let sim = sim::SupplierSim::start(sim::SimConfig::default()).await.expect("the simulator starts");
+    let app = TestApp::spawn_with(Backend::from_env(), |s| {
+        use_simulator(s, &sim);
+        configure(s);
+    })
+    .await;
+    sim.set_hub_webhook_url(sim::Protocol::Jsonrest, &app.url("/v1/webhooks/suppliers/jsonrest"));
+    sim.set_hub_webhook_url(sim::Protocol::Ota, &app.url("/v1/webhooks/suppliers/ota"));
+    (sim, app)
+}
+
 impl TestApp {
     /// Waits until the booking `id` (read with `key`) reaches `status`; its JSON.
     pub async fn wait_for_status(&self, key: &str, id: &str, status: &str, timeout: std::time::Duration) -> Value {

@@ -4,7 +4,7 @@ use adapters::store::api_keys::Role;
 use adapters::store::queue;
 use jobs::{CancelBooking, SubmitBooking};
 use serde_json::{Value, json};
-use tests::{TestApp, booking_body, problem};
+use tests::{Backend, TestApp, booking_body, problem};
 
 #[tokio::test]
 async fn a_booking_is_accepted_pending_with_its_submit_job_queued() {
@@ -103,7 +103,8 @@ async fn pages_stay_stable_while_new_bookings_arrive() {
 
 #[tokio::test]
 async fn lists_filter_by_status_and_refuse_bad_parameters() {
-    let app = TestApp::spawn().await;
+    // No workers: the statuses stay as the API set them.
+    let app = TestApp::spawn_with(Backend::from_env(), |s| s.jobs.enabled = false).await;
     let (_, key) = app.agency("Viajes Sol").await;
     let kept = app.booked(&key, &booking_body()).await;
     let cancelled = app.booked(&key, &booking_body()).await;
@@ -128,7 +129,8 @@ async fn lists_filter_by_status_and_refuse_bad_parameters() {
 
 #[tokio::test]
 async fn cancelling_is_idempotent_and_queues_one_cancellation() {
-    let app = TestApp::spawn().await;
+    // No workers: the cancellation stays pending while it is asked again.
+    let app = TestApp::spawn_with(Backend::from_env(), |s| s.jobs.enabled = false).await;
     let (_, key) = app.agency("Viajes Sol").await;
     let booking = app.booked(&key, &booking_body()).await;
     let id = booking["id"].as_str().unwrap();

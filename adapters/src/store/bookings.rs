@@ -1,7 +1,9 @@
 //! Bookings, always read through a [`Scope`] so a handler cannot forget the tenant.
 
 use domain::booking::{Room, TransitionError};
-use domain::{AgencyId, Booking, BookingEvent, BookingId, BookingStatus, Currency, Money, NewBooking, Transition};
+use domain::{
+    AgencyId, Booking, BookingEvent, BookingId, BookingStatus, Currency, Money, NewBooking, SupplierCode, Transition,
+};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 
 use super::entities::booking;
@@ -15,6 +17,13 @@ pub enum Scope {
     Agency(AgencyId),
     /// Every agency's (staff).
     All,
+    /// The bookings made with one supplier: what that supplier's events may touch.
+    Supplier(SupplierCode),
+}
+
+/// The bookings a supplier's events may change.
+pub fn for_supplier(code: &SupplierCode) -> Scope {
+    Scope::Supplier(code.clone())
 }
 
 /// The scope of one agency's bookings.
@@ -27,6 +36,7 @@ impl Scope {
         match self {
             Scope::Agency(agency) => booking::Entity::find().filter(booking::Column::AgencyId.eq(agency.as_str())),
             Scope::All => booking::Entity::find(),
+            Scope::Supplier(code) => booking::Entity::find().filter(booking::Column::Supplier.eq(code.as_str())),
         }
     }
 }
@@ -138,10 +148,24 @@ pub async fn apply_event(
             Err(refused) => return Ok(Applied::Refused(refused, booking)),
             Ok(transition) => transition,
         };
-        let new_reference =
-            event.supplier_reference().filter(|r| booking.supplier_reference.as_deref() != Some(*r)).map(str::to_owned);
+        // The supplier's reference is recorded once; a different one later is not taken (it
+        // would redirect the cancellation).
+        let new_reference = match (&booking.supplier_reference, event.supplier_reference()) {
+            (None, Some(reference)) => Some(reference.to_owned()),
+            (Some(known), Some(other)) if known != other => {
+                tracing::warn!(booking.id = %booking.id, "an event carries a different supplier reference; kept the first");
+                None
+            }
+            _ => None,
+        };
+        if matches!(transition, Transition::Unchanged) && new_reference.is_none() {
+            return Ok(Applied::Unchanged(booking));
+        }
+        booking.updated_at = super::now();
+        if new_reference.is_some() {
+            booking.supplier_reference = new_reference;
+        }
         let jobs = match transition {
-            Transition::Unchanged if new_reference.is_none() => return Ok(Applied::Unchanged(booking)),
             Transition::Unchanged => Vec::new(),
             Transition::Changed(next) => {
                 booking.status = next;
@@ -149,10 +173,6 @@ pub async fn apply_event(
                 follow_up(&booking)
             }
         };
-        if new_reference.is_some() {
-            booking.supplier_reference = new_reference;
-        }
-        booking.updated_at = super::now();
         if update_with_jobs(db.pool(), &booking, expected_version, &jobs).await? {
             return Ok(match transition {
                 Transition::Changed(_) => Applied::Changed(booking),
@@ -198,7 +218,7 @@ async fn update_with_jobs(
 }
 
 /// Queues jobs on whichever backend the transaction belongs to.
-trait PushJobs {
+pub(crate) trait PushJobs {
     async fn push(&mut self, jobs: &[EnqueuedJob]) -> Result<(), StoreError>;
 }
 

@@ -16,6 +16,7 @@ pub mod entities;
 pub mod idempotency;
 pub mod intake;
 pub mod queue;
+pub mod webhooks;
 
 /// What can go wrong in the store. Callers map these to their own errors; none is shown raw
 /// to an API client.

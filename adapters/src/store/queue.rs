@@ -21,6 +21,9 @@ fn task(job: &EnqueuedJob) -> apalis_core::task::Task<Vec<u8>> {
     TaskBuilder::new(job.payload.clone()).idempotency_key(&job.idempotency_key).build()
 }
 
+/// Runs of a job before it is given up (apalis's default for tasks built with defaults).
+pub const MAX_ATTEMPTS: usize = 25;
+
 /// A statement that queues one apalis job per row of a CTE named `fresh`, whose
 /// columns `job_id`, `job_type`, `job` and `job_key` carry the task. It writes what
 /// `apalis_postgres::queries::push_tasks` writes for a task built with defaults (pending, 25

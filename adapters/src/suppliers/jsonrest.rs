@@ -26,7 +26,7 @@ pub struct JsonrestSettings {
 pub struct JsonrestAdapter {
     code: SupplierCode,
     base_url: String,
-    api_key: String,
+    api_key: Secret,
     api_secret: Secret,
     webhook_keys: Vec<StandardKey>,
     http: reqwest::Client,
@@ -52,7 +52,7 @@ impl JsonrestAdapter {
         Ok(JsonrestAdapter {
             code,
             base_url: settings.base_url.trim_end_matches('/').to_owned(),
-            api_key: settings.api_key,
+            api_key: Secret(settings.api_key),
             api_secret: Secret(settings.api_secret),
             webhook_keys: settings.webhook_secrets.iter().map(|s| StandardKey::parse(s)).collect::<Result<_, _>>()?,
             http,
@@ -64,10 +64,10 @@ impl JsonrestAdapter {
     /// `X-Signature = hex(sha256(api_key + secret + unix_seconds))`.
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let seconds = Utc::now().timestamp().to_string();
-        let signature = hex::encode(Sha256::digest(format!("{}{}{seconds}", self.api_key, self.api_secret.0)));
+        let signature = hex::encode(Sha256::digest(format!("{}{}{seconds}", self.api_key.0, self.api_secret.0)));
         self.http
             .request(method, format!("{}{path}", self.base_url))
-            .header("Api-Key", &self.api_key)
+            .header("Api-Key", &self.api_key.0)
             .header("X-Timestamp", seconds)
             .header("X-Signature", signature)
     }

@@ -40,9 +40,13 @@ pub(crate) fn unreachable(error: reqwest::Error) -> SupplierError {
     SupplierError::transient(what)
 }
 
-/// `Retry-After` in seconds (the partners send seconds), when present.
+/// The longest `Retry-After` taken at its word: a supplier cannot park a job for days.
+const MAX_RETRY_AFTER_SECS: u64 = 3600;
+
+/// `Retry-After` in seconds (the partners send seconds), when present, at most an hour.
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok().map(Duration::from_secs)
+    let seconds = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok()?;
+    Some(Duration::from_secs(seconds.min(MAX_RETRY_AFTER_SECS)))
 }
 
 /// The transient HTTP answers both partner documents name: 429, 500, 502, 503, 504.

@@ -137,12 +137,14 @@ impl SupplierSettings {
                 required("base_url", &self.base_url)?;
                 required("api_key", &self.api_key)?;
                 required("api_secret", &self.api_secret)?;
+                self.check_secrets_present(kind)?;
                 self.check_standard_secrets()?;
             }
             SupplierKind::Ota => {
                 required("base_url", &self.base_url)?;
                 required("username", &self.username)?;
                 required("password", &self.password)?;
+                self.check_secrets_present(kind)?;
             }
             SupplierKind::Sandbox => self.check_standard_secrets()?,
         }
@@ -162,6 +164,21 @@ impl SupplierSettings {
         }
         if self.breaker_failure_threshold == 0 {
             return Err(SupplierConfigError { key: "breaker_failure_threshold", message: "must be at least 1".into() });
+        }
+        Ok(())
+    }
+
+    /// A supplier that signs its webhooks needs at least one secret, none of them empty (an
+    /// empty HMAC key is one anybody can use).
+    fn check_secrets_present(&self, kind: SupplierKind) -> Result<(), SupplierConfigError> {
+        if self.webhook_secrets.is_empty() {
+            return Err(missing("webhook_secrets", kind));
+        }
+        if self.webhook_secrets.iter().any(|s| s.trim().is_empty()) {
+            return Err(SupplierConfigError {
+                key: "webhook_secrets",
+                message: "must not contain an empty secret".into(),
+            });
         }
         Ok(())
     }

@@ -69,13 +69,19 @@ impl SandboxAdapter {
                 tracing::warn!(supplier = %code, "the sandbox does not know bookhub's address; no confirmation sent");
                 return;
             };
-            let mut confirmed = booking;
-            confirmed.status_code = CONFIRMED.into();
-            confirmed.modified_at = Some(crate::store::now());
-            bookings
-                .lock()
-                .expect("never poisoned")
-                .insert(confirmed.client_reference.clone().unwrap_or_default(), confirmed.clone());
+            // Confirm only what is still pending: a booking cancelled meanwhile stays cancelled.
+            let confirmed = {
+                let mut bookings = bookings.lock().expect("never poisoned");
+                let Some(held) = bookings.get_mut(booking.client_reference.as_deref().unwrap_or_default()) else {
+                    return;
+                };
+                if held.status_code != PENDING {
+                    return;
+                }
+                held.status_code = CONFIRMED.into();
+                held.modified_at = Some(crate::store::now());
+                held.clone()
+            };
             let id = format!("evt_{}", uuid_simple());
             let body = event_body(&id, &confirmed).to_string();
             let url = format!("{}/v1/webhooks/suppliers/{code}", hub.trim_end_matches('/'));

@@ -1,6 +1,6 @@
 //! Webhook signature schemes: Standard Webhooks (jsonrest, sandbox, and bookhub's own outbound
 //! webhooks) and the OTA supplier's legacy `X-OTA-Signature`. Every comparison is constant-time
-//! (`Mac::verify_slice`), and several secrets can be active at once so a rotated-out secret keeps
+//! (`subtle`, `Mac::verify_slice`), and several secrets can be active at once so a rotated-out secret keeps
 //! working through its grace period.
 
 use base64::Engine;
@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use domain::supplier::{InboundWebhook, WebhookError};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -66,15 +67,26 @@ pub fn verify_standard(
     let timestamp = webhook.header("webhook-timestamp").ok_or(WebhookError::MissingHeader("webhook-timestamp"))?;
     let signatures = webhook.header("webhook-signature").ok_or(WebhookError::MissingHeader("webhook-signature"))?;
     check_timestamp(timestamp, now, tolerance)?;
-    let tags: Vec<Vec<u8>> = signatures
+    // Each key's tag is computed once and compared, in constant time, with at most a few
+    // offered signatures of the right length: a header stuffed with signatures costs nothing.
+    let offered: Vec<Vec<u8>> = signatures
         .split_whitespace()
         .filter_map(|s| s.strip_prefix("v1,"))
+        .take(MAX_SIGNATURES)
         .filter_map(|b64| BASE64.decode(b64).ok())
+        .filter(|tag| tag.len() == TAG_LEN)
         .collect();
-    let matches =
-        keys.iter().any(|key| tags.iter().any(|tag| key.mac(id, timestamp, &webhook.body).verify_slice(tag).is_ok()));
+    let matches = keys.iter().any(|key| {
+        let expected = key.mac(id, timestamp, &webhook.body).finalize().into_bytes();
+        offered.iter().any(|tag| bool::from(expected.as_slice().ct_eq(tag)))
+    });
     if matches { Ok(()) } else { Err(WebhookError::BadSignature) }
 }
+
+/// Signatures looked at in one `webhook-signature` header (a supplier rotating sends two).
+const MAX_SIGNATURES: usize = 8;
+/// HMAC-SHA256 tags are 32 bytes.
+const TAG_LEN: usize = 32;
 
 /// The OTA supplier's scheme: `X-OTA-Signature` is the hex HMAC-SHA256 of
 /// `"{X-OTA-Timestamp}.{raw body}"`, keyed with the shared secret's UTF-8 bytes.
@@ -101,6 +113,9 @@ pub fn verify_ota(
     let signature = webhook.header("x-ota-signature").ok_or(WebhookError::MissingHeader("x-ota-signature"))?;
     check_timestamp(timestamp, now, tolerance)?;
     let tag = hex::decode(signature.trim()).map_err(|_| WebhookError::BadSignature)?;
+    if tag.len() != TAG_LEN {
+        return Err(WebhookError::BadSignature);
+    }
     let matches = secrets.iter().any(|secret| ota_mac(secret, timestamp, &webhook.body).verify_slice(&tag).is_ok());
     if matches { Ok(()) } else { Err(WebhookError::BadSignature) }
 }

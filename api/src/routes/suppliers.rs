@@ -26,7 +26,8 @@ pub struct SupplierView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HealthView {
     /// `closed` (calls flow), `open` (calls fail fast without touching the network) or
-    /// `half_open` (a probe is let through).
+    /// `half_open` (after the cool-down: calls go through again; the first success closes it, a
+    /// failure opens it again).
     #[schema(example = "closed")]
     pub breaker: &'static str,
     /// Transient failures since the last success.

@@ -1,15 +1,15 @@
 //! `POST /v1/webhooks/suppliers/{code}`: suppliers' signed event notifications.
 //!
-//! This first intake verifies the supplier's signature scheme and timestamp, then applies each
-//! event to its booking through the state machine (idempotent: a repeat changes nothing) and
-//! answers what the supplier expects. Unknown bookings and unmapped codes are refused with a
-//! 4xx so the supplier delivers again later; nothing is lost.
+//! Every request is logged (headers without credentials, the raw body, the verification
+//! result). A verified message is deduplicated on (supplier, message id) and its processing job
+//! queued in the same transaction as its log row; then the supplier gets its success answer.
+//! No supplier, CRM or mail call happens inside the request.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use adapters::store::bookings::{self, Applied, Scope};
+use adapters::store::webhooks::{self, ReceivedWebhook, Recorded, Verification};
 use domain::supplier::{InboundWebhook, WebhookError};
-use domain::{BookingId, SupplierAdapter, SupplierCode};
-use jobs::supplier::booking_event;
+use domain::{SupplierAdapter, SupplierCode, WebhookEventId};
+use jobs::ProcessWebhook;
 
 use crate::app::AppState;
 use crate::error::{ApiError, Problem, method_not_allowed};
@@ -19,17 +19,17 @@ use crate::extract::RawBody;
 ///
 /// Signed per the supplier's scheme: Standard Webhooks (`webhook-id`, `webhook-timestamp`,
 /// `webhook-signature`) for `jsonrest` and `sandbox`, `X-OTA-Timestamp` + `X-OTA-Signature` for
-/// `ota`. The answer is the supplier's own success message.
+/// `ota`. A verified message is taken once (a repeat is answered the same and not processed
+/// again) and answered with the supplier's own success message.
 #[utoipa::path(post, path = "/v1/webhooks/suppliers/{code}", tag = "webhooks",
     params(("code" = String, Path, description = "The supplier's code")),
     request_body(content = String, description = "The supplier's event, as it signed it", content_type = "application/octet-stream"),
     responses(
         (status = 200, description = "Taken (the supplier's success message)"),
         (status = 400, description = "Malformed event", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Bad signature or stale timestamp", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown supplier or booking", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Bad signature, stale timestamp or missing headers", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown supplier", body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A code has no mapping yet", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn receive(
     state: web::Data<AppState>,
@@ -37,44 +37,60 @@ pub async fn receive(
     request: HttpRequest,
     body: RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    let code: SupplierCode = code.parse().map_err(|_| ApiError::NotFound("supplier"))?;
-    let adapter = state.suppliers.get(&code).ok_or(ApiError::NotFound("supplier"))?;
-    let webhook = InboundWebhook {
+    let received = ReceivedWebhook {
+        id: WebhookEventId::generate(),
+        supplier: code.chars().take(64).collect(),
         headers: request
             .headers()
             .iter()
             .filter_map(|(name, value)| Some((name.as_str().to_ascii_lowercase(), value.to_str().ok()?.to_owned())))
             .collect(),
         body: body.0.to_vec(),
+        received_at: adapters::store::now(),
     };
-    adapter.verify_webhook(&webhook, chrono::Utc::now()).map_err(refused)?;
-    let events = adapter.parse_webhook(&webhook).map_err(refused)?;
-    let translator = state.mappings.translator(&code).await.map_err(|e| ApiError::Internal(e.to_string()))?;
-    for event in &events {
-        let id: BookingId = event
-            .booking
-            .client_reference
-            .as_deref()
-            .and_then(|r| r.parse().ok())
-            .ok_or(ApiError::NotFound("booking"))?;
-        let change = booking_event(&translator, &event.booking)
-            .map_err(|unmapped| ApiError::Unprocessable { code: "unmapped_code", detail: unmapped.to_string() })?;
-        match bookings::apply_event(&state.db, &Scope::All, &id, &change, |_| Vec::new()).await? {
-            Applied::NotFound => return Err(ApiError::NotFound("booking")),
-            Applied::Refused(refused, _) => {
-                tracing::warn!(supplier = %code, booking.id = %id, error = %refused, "webhook event does not apply")
-            }
-            Applied::Changed(_) | Applied::Unchanged(_) => {}
+    let adapter = code.parse::<SupplierCode>().ok().and_then(|c| state.suppliers.get(&c));
+    let Some(adapter) = adapter else {
+        reject(&state, &received, Verification::UnknownSupplier, "no such supplier").await;
+        return Err(ApiError::NotFound("supplier"));
+    };
+    let inbound = InboundWebhook { headers: received.headers.iter().cloned().collect(), body: received.body.clone() };
+    let verified = adapter.verify_webhook(&inbound, chrono::Utc::now()).and_then(|()| adapter.parse_webhook(&inbound));
+    let events = match verified {
+        Ok(events) if !events.is_empty() => events,
+        Ok(_) => return Err(refused(&state, &received, WebhookError::Malformed("no events".into())).await),
+        Err(e) => return Err(refused(&state, &received, e).await),
+    };
+    let message_id = events.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>().join(",");
+    let job = ProcessWebhook::for_event(&received.id, 0);
+    match webhooks::record_verified(&state.db, &received, &message_id, &job).await? {
+        Recorded::Queued => tracing::debug!(supplier = %adapter.code(), "webhook taken"),
+        Recorded::Duplicate => {
+            tracing::info!(supplier = %adapter.code(), "repeated webhook delivery; not processed again")
         }
     }
     let ack = adapter.webhook_ack(&events);
     Ok(HttpResponse::Ok().content_type(ack.content_type).body(ack.body))
 }
 
-fn refused(error: WebhookError) -> ApiError {
+/// Logs a refused request and answers 401 (signature, timestamp, headers) or 400 (malformed).
+async fn refused(state: &AppState, received: &ReceivedWebhook, error: WebhookError) -> ApiError {
+    let verification = match &error {
+        WebhookError::MissingHeader(_) => Verification::MissingHeader,
+        WebhookError::StaleTimestamp => Verification::StaleTimestamp,
+        WebhookError::BadSignature => Verification::BadSignature,
+        WebhookError::Malformed(_) => Verification::Malformed,
+    };
+    reject(state, received, verification, &error.to_string()).await;
     match error {
         WebhookError::Malformed(detail) => ApiError::bad_request("malformed_event", detail),
         other => ApiError::InvalidSignature(other.to_string()),
+    }
+}
+
+/// Logs a refused request; the refusal is answered even when the log cannot be written.
+async fn reject(state: &AppState, received: &ReceivedWebhook, verification: Verification, detail: &str) {
+    if let Err(e) = webhooks::record_rejected(&state.db, received, verification, detail).await {
+        tracing::error!(supplier = %received.supplier, error = %e, "could not log a refused webhook");
     }
 }
 

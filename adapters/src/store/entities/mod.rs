@@ -5,3 +5,4 @@ pub mod agency;
 pub mod api_key;
 pub mod booking;
 pub mod idempotency_key;
+pub mod webhook_event;

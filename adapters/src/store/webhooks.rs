@@ -1,0 +1,415 @@
+//! The webhook log: every supplier webhook request as received, valid or not, with what became
+//! of it. A verified message is deduplicated on (supplier, message id) by a unique index, and
+//! its processing job is queued in the same transaction as its row.
+
+use chrono::{DateTime, Utc};
+use domain::{BookingId, SupplierCode, WebhookEventId};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::Serialize;
+
+use super::entities::webhook_event;
+use super::queue::EnqueuedJob;
+use super::{Database, Pool, StoreError, with_pool};
+
+/// How a request's signature check ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verification {
+    Verified,
+    UnknownSupplier,
+    MissingHeader,
+    StaleTimestamp,
+    BadSignature,
+    Malformed,
+}
+
+impl Verification {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Verification::Verified => "verified",
+            Verification::UnknownSupplier => "unknown_supplier",
+            Verification::MissingHeader => "missing_header",
+            Verification::StaleTimestamp => "stale_timestamp",
+            Verification::BadSignature => "bad_signature",
+            Verification::Malformed => "malformed",
+        }
+    }
+}
+
+/// Where a logged request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStatus {
+    /// Refused at the door (unknown supplier, bad signature, malformed); nothing processed.
+    Rejected,
+    /// A repeat of a message already taken; not processed again.
+    Duplicate,
+    /// Taken; its processing job is queued.
+    Queued,
+    /// Applied to its booking (which may have changed nothing: a repeat or a late event).
+    Applied,
+    /// Its booking is unknown; kept for a replay.
+    Parked,
+    /// A supplier code has no mapping; processed again when staff add it.
+    NeedsMapping,
+    /// Does not apply to its booking's status (e.g. a rejection after confirmation).
+    Ignored,
+}
+
+impl EventStatus {
+    pub const ALL: &'static [EventStatus] = &[
+        EventStatus::Rejected,
+        EventStatus::Duplicate,
+        EventStatus::Queued,
+        EventStatus::Applied,
+        EventStatus::Parked,
+        EventStatus::NeedsMapping,
+        EventStatus::Ignored,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EventStatus::Rejected => "rejected",
+            EventStatus::Duplicate => "duplicate",
+            EventStatus::Queued => "queued",
+            EventStatus::Applied => "applied",
+            EventStatus::Parked => "parked",
+            EventStatus::NeedsMapping => "needs_mapping",
+            EventStatus::Ignored => "ignored",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|st| st.as_str() == s)
+    }
+}
+
+/// A request as it is logged.
+#[derive(Debug, Clone)]
+pub struct ReceivedWebhook {
+    pub id: WebhookEventId,
+    pub supplier: String,
+    /// Header names lower-cased; credentials (`authorization`, `cookie`) are never logged.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Headers never written to the log.
+const UNLOGGED_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
+
+fn headers_json(headers: &[(String, String)]) -> serde_json::Value {
+    let kept: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .filter(|(name, _)| !UNLOGGED_HEADERS.contains(&name.as_str()))
+        .map(|(name, value)| (name.clone(), serde_json::Value::String(value.clone())))
+        .collect();
+    serde_json::Value::Object(kept)
+}
+
+/// A logged request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WebhookEvent {
+    pub id: WebhookEventId,
+    pub supplier: String,
+    pub event_id: Option<String>,
+    pub verification: String,
+    pub status: String,
+    pub detail: Option<String>,
+    pub missing_codes: Option<serde_json::Value>,
+    pub booking_id: Option<String>,
+    pub replays: i32,
+    pub received_at: DateTime<Utc>,
+    pub processed_at: Option<DateTime<Utc>>,
+    pub headers: serde_json::Value,
+    #[serde(skip)]
+    pub body: Vec<u8>,
+}
+
+impl WebhookEvent {
+    /// The headers as received (minus credentials), for parsing again.
+    pub fn header_pairs(&self) -> Vec<(String, String)> {
+        self.headers
+            .as_object()
+            .map(|o| o.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+            .unwrap_or_default()
+    }
+}
+
+fn from_model(m: webhook_event::Model) -> Result<WebhookEvent, StoreError> {
+    Ok(WebhookEvent {
+        id: m.id.parse().map_err(|e: domain::ids::InvalidId| {
+            StoreError::Corrupt(format!("webhook_events/{}", m.id), e.to_string())
+        })?,
+        supplier: m.supplier,
+        event_id: m.event_id,
+        verification: m.verification,
+        status: m.status,
+        detail: m.detail,
+        missing_codes: m.missing_codes,
+        booking_id: m.booking_id,
+        replays: m.replays,
+        received_at: m.received_at,
+        processed_at: m.processed_at,
+        headers: m.headers,
+        body: m.body,
+    })
+}
+
+/// Logs a request that was refused at the door.
+pub async fn record_rejected(
+    db: &Database,
+    request: &ReceivedWebhook,
+    verification: Verification,
+    detail: &str,
+) -> Result<(), StoreError> {
+    insert(db.pool(), request, None, verification, EventStatus::Rejected, Some(detail), &[]).await?;
+    Ok(())
+}
+
+/// What logging a verified message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// First delivery: logged as queued, its processing job committed with it.
+    Queued,
+    /// A repeat: logged as a duplicate, nothing queued.
+    Duplicate,
+}
+
+/// Logs a verified message with id `message_id`. The first delivery is queued with the job
+/// `job` returns; a repeat (the unique index on supplier and message id) is logged as a
+/// duplicate.
+pub async fn record_verified(
+    db: &Database,
+    request: &ReceivedWebhook,
+    message_id: &str,
+    job: &EnqueuedJob,
+) -> Result<Recorded, StoreError> {
+    let first = insert(
+        db.pool(),
+        request,
+        Some(message_id),
+        Verification::Verified,
+        EventStatus::Queued,
+        None,
+        std::slice::from_ref(job),
+    )
+    .await?;
+    if first {
+        return Ok(Recorded::Queued);
+    }
+    let mut duplicate = request.clone();
+    duplicate.id = WebhookEventId::generate();
+    let detail = format!("repeat of message {message_id}");
+    insert_plain(db.pool(), &duplicate, Some(message_id), EventStatus::Duplicate, &detail).await?;
+    Ok(Recorded::Duplicate)
+}
+
+/// Inserts a row (with `dedupe_key` = the message id when one is given), and queues `jobs` in
+/// the same transaction. `false` when the message was already logged: nothing is written.
+async fn insert(
+    pool: &Pool,
+    r: &ReceivedWebhook,
+    message_id: Option<&str>,
+    verification: Verification,
+    status: EventStatus,
+    detail: Option<&str>,
+    jobs: &[EnqueuedJob],
+) -> Result<bool, StoreError> {
+    with_pool!(pool, p => {
+        let mut tx = p.begin().await?;
+        let mut qb = sqlx::QueryBuilder::new(
+            "INSERT INTO webhook_events (id, supplier, event_id, dedupe_key, headers, body, verification, status, detail, replays, received_at) VALUES (",
+        );
+        qb.separated(", ")
+            .push_bind(r.id.as_str())
+            .push_bind(&r.supplier)
+            .push_bind(message_id)
+            .push_bind(message_id)
+            .push_bind(sqlx::types::Json(headers_json(&r.headers)))
+            .push_bind(&r.body)
+            .push_bind(verification.as_str())
+            .push_bind(status.as_str())
+            .push_bind(detail)
+            .push_bind(0)
+            .push_bind(r.received_at);
+        qb.push(") ON CONFLICT (supplier, dedupe_key) DO NOTHING");
+        if qb.build().execute(&mut *tx).await?.rows_affected() == 0 {
+            return Ok(false);
+        }
+        if !jobs.is_empty() {
+            super::bookings::PushJobs::push(&mut *tx, jobs).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    })
+}
+
+/// A row outside the dedupe index (a duplicate delivery).
+async fn insert_plain(
+    pool: &Pool,
+    r: &ReceivedWebhook,
+    message_id: Option<&str>,
+    status: EventStatus,
+    detail: &str,
+) -> Result<(), StoreError> {
+    with_pool!(pool, p => {
+        let mut qb = sqlx::QueryBuilder::new(
+            "INSERT INTO webhook_events (id, supplier, event_id, headers, body, verification, status, detail, replays, received_at) VALUES (",
+        );
+        qb.separated(", ")
+            .push_bind(r.id.as_str())
+            .push_bind(&r.supplier)
+            .push_bind(message_id)
+            .push_bind(sqlx::types::Json(headers_json(&r.headers)))
+            .push_bind(&r.body)
+            .push_bind(Verification::Verified.as_str())
+            .push_bind(status.as_str())
+            .push_bind(detail)
+            .push_bind(0)
+            .push_bind(r.received_at);
+        qb.push(")");
+        qb.build().execute(p).await?;
+        Ok(())
+    })
+}
+
+pub async fn find(db: &Database, id: &WebhookEventId) -> Result<Option<WebhookEvent>, StoreError> {
+    webhook_event::Entity::find_by_id(id.as_str()).one(db.orm()).await?.map(from_model).transpose()
+}
+
+/// What processing made of a message.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub status: EventStatus,
+    pub detail: Option<String>,
+    pub booking_id: Option<BookingId>,
+    /// (kind, supplier code) pairs with no mapping.
+    pub missing_codes: Vec<(String, String)>,
+}
+
+pub async fn set_outcome(db: &Database, id: &WebhookEventId, outcome: &Outcome) -> Result<(), StoreError> {
+    let missing = (!outcome.missing_codes.is_empty()).then(|| {
+        serde_json::Value::Array(
+            outcome.missing_codes.iter().map(|(kind, code)| serde_json::json!({"kind": kind, "code": code})).collect(),
+        )
+    });
+    with_pool!(db.pool(), p => {
+        let mut qb = sqlx::QueryBuilder::new("UPDATE webhook_events SET status = ");
+        qb.push_bind(outcome.status.as_str())
+            .push(", detail = ")
+            .push_bind(outcome.detail.as_deref())
+            .push(", booking_id = ")
+            .push_bind(outcome.booking_id.as_ref().map(|b| b.as_str().to_owned()))
+            .push(", missing_codes = ")
+            .push_bind(missing.map(sqlx::types::Json))
+            .push(", processed_at = ")
+            .push_bind(super::now())
+            .push(" WHERE id = ")
+            .push_bind(id.as_str());
+        qb.build().execute(p).await?;
+        Ok(())
+    })
+}
+
+/// Queues `job` to process a logged message again, counting the replay. `None` when there is
+/// no such message or it was never verified (nothing to replay).
+pub async fn replay(
+    db: &Database,
+    id: &WebhookEventId,
+    job: impl Fn(i32) -> EnqueuedJob,
+) -> Result<Option<WebhookEvent>, StoreError> {
+    let Some(event) = find(db, id).await? else { return Ok(None) };
+    if event.verification != Verification::Verified.as_str() || event.status == EventStatus::Duplicate.as_str() {
+        return Ok(None);
+    }
+    let replays = event.replays + 1;
+    with_pool!(db.pool(), p => {
+        let mut tx = p.begin().await?;
+        let mut qb = sqlx::QueryBuilder::new("UPDATE webhook_events SET status = ");
+        qb.push_bind(EventStatus::Queued.as_str())
+            .push(", replays = ")
+            .push_bind(replays)
+            .push(" WHERE id = ")
+            .push_bind(id.as_str())
+            .push(" AND replays = ")
+            .push_bind(event.replays);
+        if qb.build().execute(&mut *tx).await?.rows_affected() == 0 {
+            return Err(StoreError::Conflict);
+        }
+        super::bookings::PushJobs::push(&mut *tx, &[job(replays)]).await?;
+        tx.commit().await?;
+        Ok::<(), StoreError>(())
+    })?;
+    find(db, id).await
+}
+
+/// Ids of a supplier's messages waiting for a mapping, oldest first.
+pub async fn needing_mapping(db: &Database, supplier: &SupplierCode) -> Result<Vec<WebhookEventId>, StoreError> {
+    let rows = webhook_event::Entity::find()
+        .filter(webhook_event::Column::Supplier.eq(supplier.as_str()))
+        .filter(webhook_event::Column::Status.eq(EventStatus::NeedsMapping.as_str()))
+        .order_by_asc(webhook_event::Column::Id)
+        .all(db.orm())
+        .await?;
+    rows.into_iter().map(|m| from_model(m).map(|e| e.id)).collect()
+}
+
+/// Filters for the staff listing.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub supplier: Option<String>,
+    pub status: Option<EventStatus>,
+    pub received_from: Option<DateTime<Utc>>,
+    pub received_to: Option<DateTime<Utc>>,
+}
+
+/// One page, newest first (ids sort by time), after the cursor `after`.
+pub async fn page(
+    db: &Database,
+    filter: &Filter,
+    after: Option<&WebhookEventId>,
+    limit: u64,
+) -> Result<(Vec<WebhookEvent>, Option<WebhookEventId>), StoreError> {
+    use webhook_event::Column as C;
+    let mut query = webhook_event::Entity::find();
+    if let Some(s) = &filter.supplier {
+        query = query.filter(C::Supplier.eq(s.as_str()));
+    }
+    if let Some(st) = filter.status {
+        query = query.filter(C::Status.eq(st.as_str()));
+    }
+    if let Some(from) = filter.received_from {
+        query = query.filter(C::ReceivedAt.gte(from));
+    }
+    if let Some(to) = filter.received_to {
+        query = query.filter(C::ReceivedAt.lt(to));
+    }
+    if let Some(after) = after {
+        query = query.filter(C::Id.lt(after.as_str()));
+    }
+    let mut items = query
+        .order_by_desc(C::Id)
+        .limit(limit + 1)
+        .all(db.orm())
+        .await?
+        .into_iter()
+        .map(from_model)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = if items.len() as u64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|e| e.id.clone())
+    } else {
+        None
+    };
+    Ok((items, next))
+}
+
+/// Deletes log rows received before `before`; how many.
+pub async fn purge_received_before(db: &Database, before: DateTime<Utc>) -> Result<u64, StoreError> {
+    Ok(webhook_event::Entity::delete_many()
+        .filter(webhook_event::Column::ReceivedAt.lt(before))
+        .exec(db.orm())
+        .await?
+        .rows_affected)
+}
