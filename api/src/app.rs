@@ -92,6 +92,8 @@ impl Application {
                     poll_interval: Duration::from_millis(settings.jobs.poll_interval_ms),
                     retry_base: Duration::from_millis(settings.jobs.retry_base_ms),
                     retry_cap: Duration::from_millis(settings.jobs.retry_cap_ms),
+                    heartbeat: Duration::from_secs(settings.jobs.heartbeat_secs),
+                    missed_heartbeats: settings.jobs.missed_heartbeats,
                 },
             )
         });

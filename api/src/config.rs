@@ -78,6 +78,10 @@ pub struct JobSettings {
     /// doubling up to `retry_cap_ms` (or the supplier's `Retry-After`).
     pub retry_base_ms: u64,
     pub retry_cap_ms: u64,
+    /// Workers report alive this often; a worker silent for `heartbeat_secs × missed_heartbeats`
+    /// has its running jobs taken back by another.
+    pub heartbeat_secs: u64,
+    pub missed_heartbeats: usize,
 }
 
 /// Inbound supplier webhooks.
@@ -86,6 +90,8 @@ pub struct JobSettings {
 pub struct WebhookSettings {
     /// How far a webhook's timestamp may be from now, either way.
     pub tolerance_secs: u64,
+    /// How long the webhook log keeps a request.
+    pub retention_days: u32,
 }
 
 impl Default for Settings {
@@ -109,8 +115,10 @@ impl Default for Settings {
                 poll_interval_ms: 200,
                 retry_base_ms: 1_000,
                 retry_cap_ms: 300_000,
+                heartbeat_secs: 5,
+                missed_heartbeats: 6,
             },
-            webhooks: WebhookSettings { tolerance_secs: 300 },
+            webhooks: WebhookSettings { tolerance_secs: 300, retention_days: 30 },
             public_url: String::new(),
             log: "info".into(),
         }
@@ -225,8 +233,17 @@ impl Settings {
                 "must be at least jobs.retry_base_ms, which must be at least 1",
             ));
         }
+        if self.jobs.heartbeat_secs == 0 || self.jobs.missed_heartbeats < 2 {
+            return Err(ConfigError::new(
+                "jobs.missed_heartbeats",
+                "heartbeat_secs must be at least 1 and missed_heartbeats at least 2",
+            ));
+        }
         if !(1..=86_400).contains(&self.webhooks.tolerance_secs) {
             return Err(ConfigError::new("webhooks.tolerance_secs", "must be from 1 to 86400"));
+        }
+        if !(1..=3650).contains(&self.webhooks.retention_days) {
+            return Err(ConfigError::new("webhooks.retention_days", "must be from 1 to 3650"));
         }
         Ok(())
     }

@@ -30,6 +30,10 @@ pub struct WorkerConfig {
     /// A failed job waits up to `retry_base · 2^(attempt-1)` (full jitter), capped.
     pub retry_base: Duration,
     pub retry_cap: Duration,
+    /// Liveness reports; a worker silent for `heartbeat × missed_heartbeats` has its running
+    /// jobs taken back and run elsewhere.
+    pub heartbeat: Duration,
+    pub missed_heartbeats: usize,
 }
 
 /// The running workers; [`Workers::stop`] lets in-flight jobs finish.
@@ -108,11 +112,6 @@ struct Runner {
     config: WorkerConfig,
 }
 
-/// Heartbeats tell other processes a worker is alive; a worker silent for 30 s has its jobs
-/// taken back and run elsewhere.
-const HEARTBEAT: Duration = Duration::from_secs(5);
-const MISSED_HEARTBEATS: usize = 6;
-
 impl Workers {
     /// Starts one worker per queue.
     pub fn start(jobs: SupplierJobs, config: WorkerConfig) -> Workers {
@@ -142,7 +141,8 @@ impl Workers {
 }
 
 fn spawn(pool: &Pool, queue: Queue, context: WorkerContext, runner: Arc<Runner>) -> JoinHandle<()> {
-    let concurrency = runner.config.concurrency;
+    let (concurrency, heartbeat, missed) =
+        (runner.config.concurrency, runner.config.heartbeat, runner.config.missed_heartbeats);
     let batch = concurrency.min(10);
     let tick = Tick::every(runner.config.poll_interval);
     let runner = Arc::new(QueueRunner { runner, queue });
@@ -152,8 +152,8 @@ fn spawn(pool: &Pool, queue: Queue, context: WorkerContext, runner: Arc<Runner>)
             let config = PgConfig::default()
                 .queue(queue.name())
                 .batch_size(batch)
-                .heartbeat_interval(HEARTBEAT)
-                .missed_heartbeats(MISSED_HEARTBEATS);
+                .heartbeat_interval(heartbeat)
+                .missed_heartbeats(missed);
             let storage =
                 PostgresStorage::<Vec<u8>>::new(p).with_config(config).with_codec(RawBytes).poll_with_strategy(
                     Strategy::new().apply(tick).stream(Pubsub::new(p.clone(), queue.name().to_owned())),
@@ -165,8 +165,8 @@ fn spawn(pool: &Pool, queue: Queue, context: WorkerContext, runner: Arc<Runner>)
             let config = SqliteConfig::default()
                 .queue(queue.name())
                 .batch_size(batch)
-                .heartbeat_interval(HEARTBEAT)
-                .missed_heartbeats(MISSED_HEARTBEATS);
+                .heartbeat_interval(heartbeat)
+                .missed_heartbeats(missed);
             let storage =
                 SqliteStorage::<Vec<u8>>::new(p).with_config(config).with_codec(RawBytes).poll_with_strategy(tick);
             let worker = worker.backend(storage).data(runner).concurrency(concurrency).build(run);
