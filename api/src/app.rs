@@ -13,6 +13,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
 use adapters::store::intake::{BookingIntake, IntakeConfig};
+use adapters::store::webhook_intake::WebhookIntake;
 use adapters::store::{Database, idempotency};
 use adapters::suppliers::registry::Suppliers;
 use anyhow::Context;
@@ -31,13 +32,16 @@ use crate::extract::{BodyLimit, path_config, query_config};
 use crate::idempotency::InFlight;
 use crate::openapi::ApiDoc;
 use crate::rate_limit::{RateLimitStatus, RateLimits};
-use crate::routes::{bookings, health, suppliers, webhooks};
+use crate::routes::{
+    bookings, health, jobs as job_routes, mappings as mapping_routes, suppliers, webhook_events, webhooks,
+};
 
 /// What every handler shares.
 #[derive(Debug)]
 pub struct AppState {
     pub db: Database,
     pub intake: BookingIntake,
+    pub webhook_intake: WebhookIntake,
     pub in_flight: InFlight,
     pub keys: KeyCache,
     pub rate_limits: RateLimits,
@@ -97,13 +101,13 @@ impl Application {
                 },
             )
         });
-        let intake = BookingIntake::start(
-            db.clone(),
-            IntakeConfig { max_batch: settings.intake.max_batch, writers: settings.intake.writers },
-        );
+        let intake_config = IntakeConfig { max_batch: settings.intake.max_batch, writers: settings.intake.writers };
+        let intake = BookingIntake::start(db.clone(), intake_config);
+        let webhook_intake = WebhookIntake::start(db.clone(), intake_config);
         let state = web::Data::new(AppState {
             db: db.clone(),
             intake,
+            webhook_intake,
             in_flight: InFlight::default(),
             keys: KeyCache::new(Duration::from_secs(30)),
             rate_limits: RateLimits::new(
@@ -114,38 +118,44 @@ impl Application {
             mappings,
             idempotency_ttl_hours: settings.idempotency.ttl_hours,
         });
-        let maintenance = tokio::spawn(purge_idempotency_records(
+        let maintenance = tokio::spawn(purge_expired_records(
             db.clone(),
             Duration::from_secs(settings.idempotency.purge_interval_secs),
+            chrono::Duration::days(settings.webhooks.retention_days.into()),
         ));
 
         let body_limit = BodyLimit(settings.body_limit_bytes);
         let openapi = ApiDoc::openapi();
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .app_data(body_limit)
-                .app_data(query_config())
-                .app_data(path_config())
-                .wrap(from_fn(request_id))
-                .configure(health::register)
-                .service(
-                    web::resource("/docs").to(|| async {
+        let mut server =
+            HttpServer::new(move || {
+                App::new()
+                    .app_data(state.clone())
+                    .app_data(body_limit)
+                    .app_data(query_config())
+                    .app_data(path_config())
+                    .wrap(from_fn(request_id))
+                    .configure(health::register)
+                    .service(web::resource("/docs").to(|| async {
                         HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish()
-                    }),
-                )
-                .service(SwaggerUi::new("/docs/{_:.*}").url("/v1/openapi.json", openapi.clone()))
-                .service(
-                    web::scope("/v1").service(bookings::scope()).service(suppliers::scope()).service(webhooks::scope()),
-                )
-                .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound("resource")) }))
-        })
-        // Signals are handled in `run_until_stopped`, so SIGINT drains like SIGTERM does.
-        .disable_signals()
-        // Without it a response split over two writes waits for the client's delayed ACK
-        // (~40 ms on Linux): measured as a 50 ms p99 under load.
-        .tcp_nodelay(true)
-        .shutdown_timeout(10);
+                    }))
+                    .service(SwaggerUi::new("/docs/{_:.*}").url("/v1/openapi.json", openapi.clone()))
+                    .service(
+                        web::scope("/v1")
+                            .service(bookings::scope())
+                            .service(suppliers::scope())
+                            .service(webhooks::scope())
+                            .service(webhook_events::scope())
+                            .service(job_routes::scope())
+                            .service(mapping_routes::scope()),
+                    )
+                    .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound("resource")) }))
+            })
+            // Signals are handled in `run_until_stopped`, so SIGINT drains like SIGTERM does.
+            .disable_signals()
+            // Without it a response split over two writes waits for the client's delayed ACK
+            // (~40 ms on Linux): measured as a 50 ms p99 under load.
+            .tcp_nodelay(true)
+            .shutdown_timeout(10);
         if settings.http_workers > 0 {
             server = server.workers(settings.http_workers);
         }
@@ -214,15 +224,22 @@ async fn stop_signal() {
     }
 }
 
-/// Deletes expired idempotency records every `every`.
-async fn purge_idempotency_records(db: Database, every: Duration) {
+/// Every `every`: deletes expired idempotency records, and webhook log rows older than
+/// `webhook_retention`.
+async fn purge_expired_records(db: Database, every: Duration, webhook_retention: chrono::Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        match idempotency::purge_expired(&db, chrono::Utc::now()).await {
+        let now = chrono::Utc::now();
+        match idempotency::purge_expired(&db, now).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired idempotency records purged"),
             Err(e) => tracing::warn!(error = %e, "purging idempotency records failed"),
+        }
+        match adapters::store::webhooks::purge_received_before(&db, now - webhook_retention).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "old webhook log rows purged"),
+            Err(e) => tracing::warn!(error = %e, "purging the webhook log failed"),
         }
     }
 }

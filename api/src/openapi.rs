@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{Problem, ProblemFieldError};
-use crate::routes::{bookings, health, suppliers, webhooks};
+use crate::routes::{bookings, health, jobs, mappings, suppliers, webhook_events, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,6 +14,8 @@ use crate::routes::{bookings, health, suppliers, webhooks};
     paths(
         bookings::create, bookings::list, bookings::get, bookings::cancel,
         suppliers::list, suppliers::health, webhooks::receive,
+        webhook_events::list, webhook_events::get, webhook_events::replay,
+        mappings::put, jobs::list, jobs::retry,
         health::healthz, health::readyz,
     ),
     components(schemas(Problem, ProblemFieldError)),
@@ -21,7 +23,8 @@ use crate::routes::{bookings, health, suppliers, webhooks};
     tags(
         (name = "bookings", description = "Agencies' bookings"),
         (name = "suppliers", description = "Suppliers and their health (staff)"),
-        (name = "webhooks", description = "Suppliers' signed event notifications"),
+        (name = "webhooks", description = "Suppliers' signed event notifications, and their log (staff)"),
+        (name = "mappings", description = "Supplier-code translation (staff)"),
         (name = "operations", description = "Health and readiness"),
     ),
 )]

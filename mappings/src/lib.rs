@@ -37,7 +37,7 @@ impl CodeKind {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Option<Self> {
         [CodeKind::RoomType, CodeKind::Board, CodeKind::Status].into_iter().find(|k| k.as_str() == s)
     }
 }
@@ -48,6 +48,15 @@ impl CodeKind {
 pub struct Unmapped {
     pub supplier: SupplierCode,
     pub missing: Vec<(CodeKind, String)>,
+}
+
+/// Why a mapping could not be set.
+#[derive(Debug, thiserror::Error)]
+pub enum UpsertError {
+    #[error("not one of bookhub's codes of that kind")]
+    UnknownBookhubCode,
+    #[error(transparent)]
+    Store(#[from] MappingError),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +123,43 @@ impl Mappings {
         ));
         self.cache.write().expect("never poisoned").insert(supplier.clone(), (Instant::now(), translator.clone()));
         Ok(translator)
+    }
+
+    /// Sets what a supplier code means (a new row or a changed one). The bookhub code must be
+    /// one of bookhub's codes of that kind.
+    pub async fn upsert(
+        &self,
+        supplier: &SupplierCode,
+        kind: CodeKind,
+        supplier_code: &str,
+        bookhub_code: &str,
+    ) -> Result<(), UpsertError> {
+        let valid = match kind {
+            CodeKind::RoomType => bookhub_code.parse::<RoomType>().is_ok(),
+            CodeKind::Board => bookhub_code.parse::<Board>().is_ok(),
+            CodeKind::Status => bookhub_code.parse::<BookingStatus>().is_ok(),
+        };
+        if !valid {
+            return Err(UpsertError::UnknownBookhubCode);
+        }
+        let row = entity::ActiveModel {
+            supplier: Set(supplier.as_str().to_owned()),
+            kind: Set(kind.as_str().to_owned()),
+            supplier_code: Set(supplier_code.to_owned()),
+            bookhub_code: Set(bookhub_code.to_owned()),
+            updated_at: Set(chrono::Utc::now()),
+        };
+        let conflict =
+            OnConflict::columns([entity::Column::Supplier, entity::Column::Kind, entity::Column::SupplierCode])
+                .update_columns([entity::Column::BookhubCode, entity::Column::UpdatedAt])
+                .to_owned();
+        entity::Entity::insert(row)
+            .on_conflict(conflict)
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(MappingError::Db)?;
+        self.invalidate();
+        Ok(())
     }
 
     /// Forgets cached rows (after an edit in this process).

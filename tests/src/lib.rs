@@ -290,17 +290,33 @@ pub async fn with_simulator(configure: impl FnOnce(&mut Settings)) -> (sim::Supp
     (sim, app)
 }
 
+/// Checks every 20 ms until `check` answers `Ok`; panics after `timeout` with what the last
+/// `Err` said (the state it was waiting to change).
+pub async fn eventually<T, Fut>(timeout: std::time::Duration, mut check: impl FnMut() -> Fut) -> T
+where
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match check().await {
+            Ok(done) => return done,
+            Err(state) => assert!(tokio::time::Instant::now() < deadline, "gave up after {timeout:?}: {state}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 impl TestApp {
     /// Waits until the booking `id` (read with `key`) reaches `status`; its JSON.
     pub async fn wait_for_status(&self, key: &str, id: &str, status: &str, timeout: std::time::Duration) -> Value {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
+        eventually(timeout, || async {
             let booking = self.get_json(key, &format!("/v1/bookings/{id}")).await;
             if booking["status"] == status {
-                return booking;
+                Ok(booking)
+            } else {
+                Err(format!("booking {id} is not {status}: {booking}"))
             }
-            assert!(tokio::time::Instant::now() < deadline, "booking {id} never became {status}: {booking}");
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        })
+        .await
     }
 }

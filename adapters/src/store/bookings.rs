@@ -77,12 +77,7 @@ pub async fn page(
         .into_iter()
         .map(from_model)
         .collect::<Result<Vec<_>, _>>()?;
-    let next_after = if items.len() as u64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|b| b.id.clone())
-    } else {
-        None
-    };
+    let next_after = super::next_page(&mut items, limit, |b| b.id.clone());
     Ok(Page { items, next_after })
 }
 

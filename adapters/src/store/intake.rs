@@ -5,6 +5,9 @@
 //! one multi-row statement per table in one transaction, and only after the commit answers
 //! each request. Under load many requests share one commit; alone, a request waits for nobody.
 //! On Postgres the batch is a single statement (one round trip); on SQLite a short transaction.
+//!
+//! The writers themselves ([`GroupCommit`]) know nothing of bookings: the webhook intake
+//! (`super::webhook_intake`) runs its own batches through them.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -48,33 +51,96 @@ pub struct IntakeConfig {
     pub writers: usize,
 }
 
-type Reply = oneshot::Sender<Result<IntakeOutcome, StoreError>>;
-
 #[derive(Debug, Clone)]
 pub struct BookingIntake {
-    queue: mpsc::Sender<(IntakeItem, Reply)>,
+    commit: GroupCommit<BookingWrite>,
 }
 
 impl BookingIntake {
     /// Starts the writers; they stop when every handle to the intake is dropped.
     pub fn start(db: Database, config: IntakeConfig) -> Self {
-        let (queue, rx) = mpsc::channel(config.max_batch * config.writers.max(1) * 4);
-        let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..config.writers.max(1) {
-            tokio::spawn(run_writer(db.clone(), rx.clone(), config.max_batch.max(1)));
-        }
-        BookingIntake { queue }
+        BookingIntake { commit: GroupCommit::start(db, config) }
     }
 
     /// Writes the item durably (or finds its key taken); returns after the commit.
     pub async fn submit(&self, item: IntakeItem) -> Result<IntakeOutcome, StoreError> {
+        self.commit.submit(item).await
+    }
+}
+
+/// The bookings' batch: idempotency records, bookings and submit jobs.
+struct BookingWrite;
+
+impl GroupWrite for BookingWrite {
+    type Item = IntakeItem;
+    type Outcome = IntakeOutcome;
+    const NAME: &'static str = "booking";
+
+    async fn write_batch(pool: &Pool, items: &[IntakeItem]) -> Result<Vec<IntakeOutcome>, StoreError> {
+        write_batch(pool, items).await
+    }
+}
+
+type Reply<O> = oneshot::Sender<Result<O, StoreError>>;
+
+/// A kind of write that concurrent requests can share a commit for: each request is one item,
+/// and a batch of items is written durably by one call.
+pub(crate) trait GroupWrite: Send + Sync + 'static {
+    type Item: Send + Sync + 'static;
+    type Outcome: Send + 'static;
+    /// Names the intake in logs.
+    const NAME: &'static str;
+
+    /// Writes `items` in one commit and returns one outcome per item, in order; an error fails
+    /// the whole batch (nothing of it is committed).
+    fn write_batch(
+        pool: &Pool,
+        items: &[Self::Item],
+    ) -> impl Future<Output = Result<Vec<Self::Outcome>, StoreError>> + Send;
+}
+
+/// A group commit: each request hands its item to a writer and waits. A writer takes every
+/// item that is waiting (up to `max_batch`), writes them with [`GroupWrite::write_batch`], and
+/// only after the commit answers each request. Under load many requests share one commit;
+/// alone, a request waits for nobody.
+pub(crate) struct GroupCommit<W: GroupWrite> {
+    queue: mpsc::Sender<(W::Item, Reply<W::Outcome>)>,
+}
+
+impl<W: GroupWrite> Clone for GroupCommit<W> {
+    fn clone(&self) -> Self {
+        GroupCommit { queue: self.queue.clone() }
+    }
+}
+
+impl<W: GroupWrite> std::fmt::Debug for GroupCommit<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommit").field("intake", &W::NAME).finish_non_exhaustive()
+    }
+}
+
+impl<W: GroupWrite> GroupCommit<W> {
+    /// Starts the writers; they stop when every handle to the intake is dropped.
+    pub(crate) fn start(db: Database, config: IntakeConfig) -> Self {
+        let (queue, rx) = mpsc::channel(config.max_batch.max(1) * config.writers.max(1) * 4);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..config.writers.max(1) {
+            tokio::spawn(run_writer::<W>(db.clone(), rx.clone(), config.max_batch.max(1)));
+        }
+        GroupCommit { queue }
+    }
+
+    /// Writes the item durably; returns after the commit.
+    pub(crate) async fn submit(&self, item: W::Item) -> Result<W::Outcome, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.queue.send((item, reply)).await.map_err(|_| StoreError::WriterGone)?;
         answer.await.map_err(|_| StoreError::WriterGone)?
     }
 }
 
-async fn run_writer(db: Database, rx: Arc<Mutex<mpsc::Receiver<(IntakeItem, Reply)>>>, max_batch: usize) {
+type Inbox<W> = Arc<Mutex<mpsc::Receiver<(<W as GroupWrite>::Item, Reply<<W as GroupWrite>::Outcome>)>>>;
+
+async fn run_writer<W: GroupWrite>(db: Database, rx: Inbox<W>, max_batch: usize) {
     loop {
         let mut batch = Vec::with_capacity(max_batch);
         {
@@ -89,7 +155,7 @@ async fn run_writer(db: Database, rx: Arc<Mutex<mpsc::Receiver<(IntakeItem, Repl
             }
         }
         let (items, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        for (reply, outcome) in replies.into_iter().zip(write(db.pool(), &items).await) {
+        for (reply, outcome) in replies.into_iter().zip(write::<W>(db.pool(), &items).await) {
             // The requester may have gone (client hung up); the rows are committed regardless.
             let _ = reply.send(outcome);
         }
@@ -99,19 +165,25 @@ async fn run_writer(db: Database, rx: Arc<Mutex<mpsc::Receiver<(IntakeItem, Repl
 /// Writes the batch. If the database refused the data, writes each item alone so that one bad
 /// item fails only itself; if it could not be reached, the whole batch fails at once rather than
 /// waiting out the outage item by item.
-async fn write(pool: &Pool, items: &[IntakeItem]) -> Vec<Result<IntakeOutcome, StoreError>> {
-    match write_batch(pool, items).await {
-        Ok(outcomes) => outcomes,
+async fn write<W: GroupWrite>(pool: &Pool, items: &[W::Item]) -> Vec<Result<W::Outcome, StoreError>> {
+    match W::write_batch(pool, items).await {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
         Err(e) if items.len() == 1 || !matches!(e, StoreError::Sqlx(sqlx::Error::Database(_))) => {
-            tracing::error!(error = %e, batch.size = items.len(), "booking intake write failed");
+            tracing::error!(intake = W::NAME, error = %e, batch.size = items.len(), "intake write failed");
             let message = e.to_string();
             items.iter().map(|_| Err(StoreError::Batch(message.clone()))).collect()
         }
         Err(e) => {
-            tracing::warn!(error = %e, batch.size = items.len(), "batched write failed; writing items one by one");
+            tracing::warn!(intake = W::NAME, error = %e, batch.size = items.len(), "batched write failed; writing items one by one");
             let mut outcomes = Vec::with_capacity(items.len());
             for item in items {
-                outcomes.extend(Box::pin(write(pool, std::slice::from_ref(item))).await);
+                outcomes.push(match W::write_batch(pool, std::slice::from_ref(item)).await {
+                    Ok(mut one) => one.pop().ok_or_else(|| StoreError::Batch("no outcome for the item".into())),
+                    Err(e) => {
+                        tracing::error!(intake = W::NAME, error = %e, batch.size = 1, "intake write failed");
+                        Err(StoreError::Batch(e.to_string()))
+                    }
+                });
             }
             outcomes
         }
@@ -124,7 +196,7 @@ fn key_of(item: &IntakeItem) -> Key {
     (item.idempotency.agency_id.to_string(), item.idempotency.key.clone())
 }
 
-async fn write_batch(pool: &Pool, items: &[IntakeItem]) -> Result<Vec<Result<IntakeOutcome, StoreError>>, StoreError> {
+async fn write_batch(pool: &Pool, items: &[IntakeItem]) -> Result<Vec<IntakeOutcome>, StoreError> {
     // The first item carrying a key owns it; a later one in the same batch finds it taken.
     let mut seen = HashSet::new();
     let owns: Vec<bool> = items.iter().map(|item| seen.insert(key_of(item))).collect();
@@ -136,9 +208,11 @@ async fn write_batch(pool: &Pool, items: &[IntakeItem]) -> Result<Vec<Result<Int
     Ok(items
         .iter()
         .zip(owns)
-        .map(|(item, owns)| {
-            Ok(if owns && inserted.contains(&key_of(item)) { IntakeOutcome::Created } else { IntakeOutcome::KeyTaken })
-        })
+        .map(
+            |(item, owns)| {
+                if owns && inserted.contains(&key_of(item)) { IntakeOutcome::Created } else { IntakeOutcome::KeyTaken }
+            },
+        )
         .collect())
 }
 

@@ -16,6 +16,7 @@ pub mod entities;
 pub mod idempotency;
 pub mod intake;
 pub mod queue;
+pub mod webhook_intake;
 pub mod webhooks;
 
 /// What can go wrong in the store. Callers map these to their own errors; none is shown raw
@@ -64,6 +65,16 @@ pub(crate) use with_pool;
 /// shows is exactly what a later read returns.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6)
+}
+
+/// Cuts a keyset page fetched with `limit + 1` rows down to `limit`, and names the last row's
+/// key when there is a next page.
+pub fn next_page<T, K>(items: &mut Vec<T>, limit: u64, key: impl Fn(&T) -> K) -> Option<K> {
+    if items.len() as u64 <= limit {
+        return None;
+    }
+    items.truncate(limit as usize);
+    items.last().map(key)
 }
 
 /// The advisory lock key that serialises migrations on Postgres ("bookhub" in ASCII).

@@ -123,3 +123,66 @@ pub async fn retry_later(pool: &Pool, task_id: &str, delay: std::time::Duration)
     }
     Ok(())
 }
+
+/// A job as staff see it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct JobRow {
+    pub id: String,
+    pub queue: String,
+    pub status: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    /// The last run's result as apalis records it (an error message for a dead job).
+    pub last_result: Option<String>,
+}
+
+/// Dead jobs: given up (killed), or failed with no attempt left. Newest first, after `after`.
+pub async fn dead(pool: &Pool, after: Option<&str>, limit: i64) -> Result<Vec<JobRow>, StoreError> {
+    let rows = match pool {
+        Pool::Postgres(p) => sqlx::query_as(
+            "SELECT id, job_type AS queue, status, attempts::bigint AS attempts, max_attempts::bigint AS max_attempts, \
+                 last_result::text AS last_result FROM apalis.jobs \
+                 WHERE (status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts)) \
+                 AND ($1::text IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(p)
+        .await?,
+        Pool::Sqlite(p) => {
+            sqlx::query_as(
+                "SELECT id, job_type AS queue, status, attempts, max_attempts, last_result FROM Jobs \
+                 WHERE (status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts)) \
+                 AND (?1 IS NULL OR id < ?1) ORDER BY id DESC LIMIT ?2",
+            )
+            .bind(after)
+            .bind(limit)
+            .fetch_all(p)
+            .await?
+        }
+    };
+    Ok(rows)
+}
+
+/// Gives a dead job a fresh set of attempts, due now. `false` when `id` is not a dead job.
+pub async fn retry_dead(pool: &Pool, id: &str) -> Result<bool, StoreError> {
+    let affected = match pool {
+        Pool::Postgres(p) => sqlx::query(
+            "UPDATE apalis.jobs SET status = 'Pending', attempts = 0, run_at = now(), lock_by = NULL, lock_at = NULL, \
+             done_at = NULL WHERE id = $1 AND (status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))",
+        )
+        .bind(id)
+        .execute(p)
+        .await?
+        .rows_affected(),
+        Pool::Sqlite(p) => sqlx::query(
+            "UPDATE Jobs SET status = 'Pending', attempts = 0, run_at = strftime('%s', 'now'), lock_by = NULL, \
+             lock_at = NULL, done_at = NULL WHERE id = ?1 AND (status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))",
+        )
+        .bind(id)
+        .execute(p)
+        .await?
+        .rows_affected(),
+    };
+    Ok(affected == 1)
+}

@@ -98,7 +98,7 @@ pub struct ReceivedWebhook {
 /// Headers never written to the log.
 const UNLOGGED_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
 
-fn headers_json(headers: &[(String, String)]) -> serde_json::Value {
+pub(crate) fn headers_json(headers: &[(String, String)]) -> serde_json::Value {
     let kept: serde_json::Map<String, serde_json::Value> = headers
         .iter()
         .filter(|(name, _)| !UNLOGGED_HEADERS.contains(&name.as_str()))
@@ -167,42 +167,13 @@ pub async fn record_rejected(
     Ok(())
 }
 
-/// What logging a verified message did.
+/// What logging a verified message did (see [`super::webhook_intake::WebhookIntake`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
     /// First delivery: logged as queued, its processing job committed with it.
     Queued,
     /// A repeat: logged as a duplicate, nothing queued.
     Duplicate,
-}
-
-/// Logs a verified message with id `message_id`. The first delivery is queued with the job
-/// `job` returns; a repeat (the unique index on supplier and message id) is logged as a
-/// duplicate.
-pub async fn record_verified(
-    db: &Database,
-    request: &ReceivedWebhook,
-    message_id: &str,
-    job: &EnqueuedJob,
-) -> Result<Recorded, StoreError> {
-    let first = insert(
-        db.pool(),
-        request,
-        Some(message_id),
-        Verification::Verified,
-        EventStatus::Queued,
-        None,
-        std::slice::from_ref(job),
-    )
-    .await?;
-    if first {
-        return Ok(Recorded::Queued);
-    }
-    let mut duplicate = request.clone();
-    duplicate.id = WebhookEventId::generate();
-    let detail = format!("repeat of message {message_id}");
-    insert_plain(db.pool(), &duplicate, Some(message_id), EventStatus::Duplicate, &detail).await?;
-    Ok(Recorded::Duplicate)
 }
 
 /// Inserts a row (with `dedupe_key` = the message id when one is given), and queues `jobs` in
@@ -245,35 +216,6 @@ async fn insert(
     })
 }
 
-/// A row outside the dedupe index (a duplicate delivery).
-async fn insert_plain(
-    pool: &Pool,
-    r: &ReceivedWebhook,
-    message_id: Option<&str>,
-    status: EventStatus,
-    detail: &str,
-) -> Result<(), StoreError> {
-    with_pool!(pool, p => {
-        let mut qb = sqlx::QueryBuilder::new(
-            "INSERT INTO webhook_events (id, supplier, event_id, headers, body, verification, status, detail, replays, received_at) VALUES (",
-        );
-        qb.separated(", ")
-            .push_bind(r.id.as_str())
-            .push_bind(&r.supplier)
-            .push_bind(message_id)
-            .push_bind(sqlx::types::Json(headers_json(&r.headers)))
-            .push_bind(&r.body)
-            .push_bind(Verification::Verified.as_str())
-            .push_bind(status.as_str())
-            .push_bind(detail)
-            .push_bind(0)
-            .push_bind(r.received_at);
-        qb.push(")");
-        qb.build().execute(p).await?;
-        Ok(())
-    })
-}
-
 pub async fn find(db: &Database, id: &WebhookEventId) -> Result<Option<WebhookEvent>, StoreError> {
     webhook_event::Entity::find_by_id(id.as_str()).one(db.orm()).await?.map(from_model).transpose()
 }
@@ -288,6 +230,7 @@ pub struct Outcome {
     pub missing_codes: Vec<(String, String)>,
 }
 
+/// Records what processing made of a queued message.
 pub async fn set_outcome(db: &Database, id: &WebhookEventId, outcome: &Outcome) -> Result<(), StoreError> {
     let missing = (!outcome.missing_codes.is_empty()).then(|| {
         serde_json::Value::Array(
@@ -306,7 +249,11 @@ pub async fn set_outcome(db: &Database, id: &WebhookEventId, outcome: &Outcome) 
             .push(", processed_at = ")
             .push_bind(super::now())
             .push(" WHERE id = ")
-            .push_bind(id.as_str());
+            .push_bind(id.as_str())
+            // Only a queued message takes an outcome: a job that runs again after finishing (its
+            // worker killed before it could say so) keeps the first run's outcome and time.
+            .push(" AND status = ")
+            .push_bind(EventStatus::Queued.as_str());
         qb.build().execute(p).await?;
         Ok(())
     })
@@ -396,12 +343,7 @@ pub async fn page(
         .into_iter()
         .map(from_model)
         .collect::<Result<Vec<_>, _>>()?;
-    let next = if items.len() as u64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|e| e.id.clone())
-    } else {
-        None
-    };
+    let next = super::next_page(&mut items, limit, |e| e.id.clone());
     Ok((items, next))
 }
 

@@ -72,6 +72,17 @@ impl JsonrestAdapter {
             .header("X-Signature", signature)
     }
 
+    /// `GET` or `DELETE /v2/bookings/{reference}`: the booking, or 404.
+    async fn one_booking(&self, method: Method, reference: &str) -> Result<SupplierBooking, SupplierError> {
+        let path = format!("/v2/bookings/{}", urlencode(reference));
+        let (status, body) = self.send(self.request(method, &path)).await?;
+        match status.as_u16() {
+            200 => Ok(body.parse::<WireBooking>()?.into()),
+            404 => Err(SupplierError::NotFound),
+            _ => Err(unexpected(status, &body.error())),
+        }
+    }
+
     async fn send(&self, request: RequestBuilder) -> Result<(StatusCode, Answer), SupplierError> {
         let response: Response = request.send().await.map_err(unreachable)?;
         let status = response.status();
@@ -303,24 +314,12 @@ impl SupplierAdapter for JsonrestAdapter {
 
     #[tracing::instrument(skip_all, fields(supplier = %self.code))]
     async fn cancel(&self, reference: &str) -> Result<SupplierBooking, SupplierError> {
-        let path = format!("/v2/bookings/{}", urlencode(reference));
-        let (status, body) = self.send(self.request(Method::DELETE, &path)).await?;
-        match status.as_u16() {
-            200 => Ok(body.parse::<WireBooking>()?.into()),
-            404 => Err(SupplierError::NotFound),
-            _ => Err(unexpected(status, &body.error())),
-        }
+        self.one_booking(Method::DELETE, reference).await
     }
 
     #[tracing::instrument(skip_all, fields(supplier = %self.code))]
     async fn get(&self, reference: &str) -> Result<SupplierBooking, SupplierError> {
-        let path = format!("/v2/bookings/{}", urlencode(reference));
-        let (status, body) = self.send(self.request(Method::GET, &path)).await?;
-        match status.as_u16() {
-            200 => Ok(body.parse::<WireBooking>()?.into()),
-            404 => Err(SupplierError::NotFound),
-            _ => Err(unexpected(status, &body.error())),
-        }
+        self.one_booking(Method::GET, reference).await
     }
 
     #[tracing::instrument(skip_all, fields(supplier = %self.code))]

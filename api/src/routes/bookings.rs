@@ -5,8 +5,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use adapters::store::bookings::{self, CancelOutcome};
 use adapters::store::idempotency::IdempotencyRecord;
 use adapters::store::intake::{IntakeItem, IntakeOutcome};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use domain::booking::{BookingDraft, GuestDraft, RoomDraft};
 use domain::{Booking, BookingId, BookingStatus, NewBooking};
@@ -20,6 +18,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, Problem, method_not_allowed};
 use crate::extract::JsonBody;
 use crate::idempotency::{self, IdempotencyKey};
+use crate::pagination;
 
 /// A booking request, in bookhub's own codes.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -312,31 +311,19 @@ pub async fn list(
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.booking_scope()?;
-    let limit = params.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_limit", "limit must be between 1 and 100"));
-    }
+    let limit = pagination::limit(params.limit)?;
     let status = params
         .status
         .as_deref()
         .map(str::parse::<BookingStatus>)
         .transpose()
         .map_err(|e| ApiError::bad_request("invalid_status", format!("status: {e}")))?;
-    let after = params.cursor.as_deref().map(decode_cursor).transpose()?;
+    let after: Option<BookingId> = params.cursor.as_deref().map(pagination::decode_cursor).transpose()?;
     let page = bookings::page(&state.db, &scope, status, after.as_ref(), limit).await?;
     Ok(HttpResponse::Ok().json(BookingPage {
         data: page.items.iter().map(BookingView::from).collect(),
-        next_cursor: page.next_after.map(|id| URL_SAFE_NO_PAD.encode(id.as_str())),
+        next_cursor: page.next_after.map(|id| pagination::encode_cursor(id.as_str())),
     }))
-}
-
-fn decode_cursor(cursor: &str) -> Result<BookingId, ApiError> {
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this API returned"))
 }
 
 /// Cancel a booking.

@@ -6,6 +6,7 @@
 //! No supplier, CRM or mail call happens inside the request.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use adapters::store::webhook_intake::VerifiedWebhook;
 use adapters::store::webhooks::{self, ReceivedWebhook, Recorded, Verification};
 use domain::supplier::{InboundWebhook, WebhookError};
 use domain::{SupplierAdapter, SupplierCode, WebhookEventId};
@@ -62,7 +63,7 @@ pub async fn receive(
     };
     let message_id = events.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>().join(",");
     let job = ProcessWebhook::for_event(&received.id, 0);
-    match webhooks::record_verified(&state.db, &received, &message_id, &job).await? {
+    match state.webhook_intake.submit(VerifiedWebhook { received, message_id, job }).await? {
         Recorded::Queued => tracing::debug!(supplier = %adapter.code(), "webhook taken"),
         Recorded::Duplicate => {
             tracing::info!(supplier = %adapter.code(), "repeated webhook delivery; not processed again")

@@ -1,0 +1,92 @@
+//! `/v1/mappings`: staff set what a supplier's code means. Messages that waited for the code
+//! (`needs_mapping`) are processed again at once.
+
+use actix_web::{HttpResponse, web};
+use adapters::store::webhooks;
+use domain::SupplierCode;
+use jobs::ProcessWebhook;
+use mappings::{CodeKind, UpsertError};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, Problem, method_not_allowed};
+use crate::extract::JsonBody;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MappingRequest {
+    /// bookhub's code of that kind, e.g. `DBL` (room type), `BB` (board), `confirmed` (status).
+    #[schema(example = "DBL")]
+    pub bookhub_code: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MappingView {
+    pub supplier: String,
+    pub kind: String,
+    pub supplier_code: String,
+    pub bookhub_code: String,
+    /// Messages that waited for a mapping and were queued again.
+    pub requeued_events: usize,
+}
+
+/// Set a supplier code's mapping (staff).
+///
+/// Creates or changes the row; then every message of this supplier waiting for a mapping is
+/// processed again.
+#[utoipa::path(put, path = "/v1/mappings/{supplier}/{kind}/{supplier_code}", tag = "mappings",
+    params(
+        ("supplier" = String, Path, description = "A configured supplier's code"),
+        ("kind" = String, Path, description = "`room_type`, `board` or `status`"),
+        ("supplier_code" = String, Path, description = "The supplier's own code"),
+    ),
+    request_body = MappingRequest,
+    responses(
+        (status = 200, body = MappingView),
+        (status = 403, description = "Not a staff key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown supplier or kind", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not one of bookhub's codes", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn put(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String, String)>,
+    body: JsonBody<MappingRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.staff()?;
+    let (supplier, kind, supplier_code) = path.into_inner();
+    let code: SupplierCode = supplier.parse().map_err(|_| ApiError::NotFound("supplier"))?;
+    if !state.suppliers.contains(&code) {
+        return Err(ApiError::NotFound("supplier"));
+    }
+    let kind_code = CodeKind::parse(&kind).ok_or(ApiError::NotFound("mapping kind"))?;
+    let bookhub_code = body.parsed.bookhub_code.trim().to_owned();
+    state.mappings.upsert(&code, kind_code, &supplier_code, &bookhub_code).await.map_err(|e| match e {
+        UpsertError::UnknownBookhubCode => ApiError::Unprocessable {
+            code: "unknown_code",
+            detail: format!("{bookhub_code} is not one of bookhub's {kind} codes"),
+        },
+        UpsertError::Store(e) => ApiError::Internal(e.to_string()),
+    })?;
+    let waiting = webhooks::needing_mapping(&state.db, &code).await?;
+    for id in &waiting {
+        webhooks::replay(&state.db, id, |n| ProcessWebhook::for_event(id, n)).await?;
+    }
+    Ok(HttpResponse::Ok().json(MappingView {
+        supplier,
+        kind,
+        supplier_code,
+        bookhub_code,
+        requeued_events: waiting.len(),
+    }))
+}
+
+pub fn scope() -> actix_web::Scope {
+    web::scope("/mappings").service(
+        web::resource("/{supplier}/{kind}/{supplier_code}")
+            .route(web::put().to(put))
+            .default_service(method_not_allowed("PUT")),
+    )
+}

@@ -1,0 +1,193 @@
+//! `/v1/webhook-events`: staff read the webhook log (every supplier request, valid or not) and
+//! replay a message.
+
+use actix_web::{HttpResponse, web};
+use adapters::store::webhooks::{self, EventStatus, Filter, WebhookEvent};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
+use domain::WebhookEventId;
+use jobs::ProcessWebhook;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, Problem, method_not_allowed};
+use crate::pagination;
+
+/// A logged webhook request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookEventView {
+    #[schema(example = "whe_0193a5b2c4d27e8f9a0b1c2d3e4f5a6b")]
+    pub id: String,
+    pub supplier: String,
+    /// The supplier's message id (once verified).
+    pub event_id: Option<String>,
+    /// `verified`, `unknown_supplier`, `missing_header`, `stale_timestamp`, `bad_signature` or
+    /// `malformed`.
+    pub verification: String,
+    /// `rejected`, `duplicate`, `queued`, `applied`, `parked`, `needs_mapping` or `ignored`.
+    pub status: String,
+    pub detail: Option<String>,
+    /// For `needs_mapping`: the codes without a mapping, as `{"kind", "code"}`.
+    #[schema(value_type = Option<Object>)]
+    pub missing_codes: Option<serde_json::Value>,
+    pub booking_id: Option<String>,
+    pub replays: i32,
+    pub received_at: DateTime<Utc>,
+    pub processed_at: Option<DateTime<Utc>>,
+}
+
+impl From<&WebhookEvent> for WebhookEventView {
+    fn from(e: &WebhookEvent) -> Self {
+        WebhookEventView {
+            id: e.id.to_string(),
+            supplier: e.supplier.clone(),
+            event_id: e.event_id.clone(),
+            verification: e.verification.clone(),
+            status: e.status.clone(),
+            detail: e.detail.clone(),
+            missing_codes: e.missing_codes.clone(),
+            booking_id: e.booking_id.clone(),
+            replays: e.replays,
+            received_at: e.received_at,
+            processed_at: e.processed_at,
+        }
+    }
+}
+
+/// A logged request with its headers (credentials are never logged) and raw body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookEventDetail {
+    #[serde(flatten)]
+    pub event: WebhookEventView,
+    #[schema(value_type = Object)]
+    pub headers: serde_json::Value,
+    /// The body as received: text when it is UTF-8, else base64 (see `body_encoding`).
+    pub body: String,
+    /// `utf-8` or `base64`.
+    pub body_encoding: &'static str,
+}
+
+impl From<WebhookEvent> for WebhookEventDetail {
+    fn from(e: WebhookEvent) -> Self {
+        let (body, body_encoding) = match String::from_utf8(e.body.clone()) {
+            Ok(text) => (text, "utf-8"),
+            Err(_) => (STANDARD.encode(&e.body), "base64"),
+        };
+        WebhookEventDetail { event: WebhookEventView::from(&e), headers: e.headers, body, body_encoding }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookEventPage {
+    pub data: Vec<WebhookEventView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct WebhookEventParams {
+    pub supplier: Option<String>,
+    /// One of the statuses above.
+    pub status: Option<String>,
+    /// Received at or after (RFC 3339).
+    pub received_from: Option<DateTime<Utc>>,
+    /// Received before (RFC 3339).
+    pub received_to: Option<DateTime<Utc>>,
+    /// Page size, 1 to 100 (default 20).
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+}
+
+/// List logged webhook requests, newest first (staff).
+#[utoipa::path(get, path = "/v1/webhook-events", tag = "webhooks", params(WebhookEventParams),
+    responses(
+        (status = 200, body = WebhookEventPage),
+        (status = 400, description = "A bad filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a staff key", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    params: web::Query<WebhookEventParams>,
+) -> Result<HttpResponse, ApiError> {
+    caller.staff()?;
+    let limit = pagination::limit(params.limit)?;
+    let status = params
+        .status
+        .as_deref()
+        .map(|s| {
+            EventStatus::parse(s).ok_or_else(|| ApiError::bad_request("invalid_status", format!("status: unknown {s}")))
+        })
+        .transpose()?;
+    let filter = Filter {
+        supplier: params.supplier.clone(),
+        status,
+        received_from: params.received_from,
+        received_to: params.received_to,
+    };
+    let after: Option<WebhookEventId> = params.cursor.as_deref().map(pagination::decode_cursor).transpose()?;
+    let (events, next) = webhooks::page(&state.db, &filter, after.as_ref(), limit).await?;
+    Ok(HttpResponse::Ok().json(WebhookEventPage {
+        data: events.iter().map(WebhookEventView::from).collect(),
+        next_cursor: next.map(|id| pagination::encode_cursor(id.as_str())),
+    }))
+}
+
+/// One logged webhook request, with its headers and raw body (staff).
+#[utoipa::path(get, path = "/v1/webhook-events/{id}", tag = "webhooks",
+    params(("id" = String, Path, description = "`whe_…`")),
+    responses(
+        (status = 200, body = WebhookEventDetail),
+        (status = 403, description = "Not a staff key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    caller.staff()?;
+    let id: WebhookEventId = id.parse().map_err(|_| ApiError::NotFound("webhook event"))?;
+    let event = webhooks::find(&state.db, &id).await?.ok_or(ApiError::NotFound("webhook event"))?;
+    Ok(HttpResponse::Ok().json(WebhookEventDetail::from(event)))
+}
+
+/// Process a logged message again (staff).
+///
+/// Queues its processing job anew: a parked event whose booking now exists, or one that waited
+/// for a mapping, is applied; one already applied changes nothing. Rejected requests and
+/// duplicates cannot be replayed (409).
+#[utoipa::path(post, path = "/v1/webhook-events/{id}/replay", tag = "webhooks",
+    params(("id" = String, Path, description = "`whe_…`")),
+    responses(
+        (status = 202, description = "Queued for processing", body = WebhookEventView),
+        (status = 403, description = "Not a staff key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A rejected request or a duplicate", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn replay(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.staff()?;
+    let id: WebhookEventId = id.parse().map_err(|_| ApiError::NotFound("webhook event"))?;
+    let event = webhooks::find(&state.db, &id).await?.ok_or(ApiError::NotFound("webhook event"))?;
+    let replayed = webhooks::replay(&state.db, &id, |n| ProcessWebhook::for_event(&id, n)).await?;
+    let replayed = replayed.ok_or_else(|| ApiError::Conflict {
+        code: "not_replayable",
+        detail: format!("a {} request cannot be replayed", event.status),
+    })?;
+    Ok(HttpResponse::Accepted().json(WebhookEventView::from(&replayed)))
+}
+
+pub fn scope() -> actix_web::Scope {
+    web::scope("/webhook-events")
+        .service(web::resource("").route(web::get().to(list)).default_service(method_not_allowed("GET")))
+        .service(web::resource("/{id}").route(web::get().to(get)).default_service(method_not_allowed("GET")))
+        .service(
+            web::resource("/{id}/replay").route(web::post().to(replay)).default_service(method_not_allowed("POST")),
+        )
+}
