@@ -242,8 +242,9 @@ impl Settings {
         if !(1..=86_400).contains(&self.webhooks.tolerance_secs) {
             return Err(ConfigError::new("webhooks.tolerance_secs", "must be from 1 to 86400"));
         }
-        if !(1..=3650).contains(&self.webhooks.retention_days) {
-            return Err(ConfigError::new("webhooks.retention_days", "must be from 1 to 3650"));
+        // Suppliers retry for up to a day: a repeat must still find the first delivery's row.
+        if !(2..=3650).contains(&self.webhooks.retention_days) {
+            return Err(ConfigError::new("webhooks.retention_days", "must be from 2 to 3650"));
         }
         Ok(())
     }

@@ -200,6 +200,12 @@ pub trait SupplierAdapter: Send + Sync + fmt::Debug {
     /// Parses a verified webhook body into events.
     fn parse_webhook(&self, webhook: &InboundWebhook) -> Result<Vec<SupplierEvent>, WebhookError>;
 
+    /// The supplier's id of the message these events came in (`webhook-id`, `EchoToken`):
+    /// deliveries with the same id are the same message. By default the first event's id.
+    fn message_id(&self, events: &[SupplierEvent]) -> Option<String> {
+        events.first().map(|e| e.event_id.clone())
+    }
+
     /// The success answer the supplier expects for a taken webhook.
     fn webhook_ack(&self, events: &[SupplierEvent]) -> WebhookAck {
         let _ = events;

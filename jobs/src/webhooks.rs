@@ -4,8 +4,9 @@
 
 use adapters::store::bookings::{self, Applied};
 use adapters::store::webhooks::{self, EventStatus, Outcome};
-use domain::supplier::InboundWebhook;
-use domain::{BookingId, SupplierAdapter, SupplierCode, WebhookEventId};
+use domain::supplier::{InboundWebhook, SupplierEvent};
+use domain::{BookingEvent, BookingId, SupplierAdapter, SupplierCode, WebhookEventId};
+use mappings::{CodeKind, Translator};
 
 use crate::fanout;
 use crate::supplier::{JobError, SupplierJobs, booking_event};
@@ -19,7 +20,8 @@ impl SupplierJobs {
         };
         let outcome = self.outcome(&logged).await?;
         if outcome.status != EventStatus::Applied {
-            tracing::info!(status = outcome.status.as_str(), detail = ?outcome.detail, "webhook not applied");
+            // The detail stays in the log row: a parse error can quote the body's personal data.
+            tracing::info!(status = outcome.status.as_str(), "webhook not applied");
         }
         webhooks::set_outcome(&self.db, id, &outcome).await?;
         Ok(())
@@ -37,22 +39,15 @@ impl SupplierJobs {
             Ok(events) => events,
             Err(e) => return Ok(done(EventStatus::Ignored, Some(e.to_string()))),
         };
+        // Every code must translate before anything is applied. A code missing from the cached
+        // rows is looked up again in the database before the message is set aside.
         let translator = self.mappings.translator(adapter.code()).await?;
-
-        // Every code must translate before anything is applied.
-        let mut missing = Vec::new();
-        let mut changes = Vec::new();
-        for event in &events {
-            for (room, board) in &event.booking.rooms {
-                if let Err(unmapped) = translator.room(room, board) {
-                    missing.extend(unmapped.missing);
-                }
-            }
-            match booking_event(&translator, &event.booking) {
-                Ok(change) => changes.push((event, change)),
-                Err(unmapped) => missing.extend(unmapped.missing),
-            }
-        }
+        let (changes, missing) = translate(&translator, &events);
+        let (changes, mut missing) = if missing.is_empty() {
+            (changes, missing)
+        } else {
+            translate(&*self.mappings.fresh_translator(adapter.code()).await?, &events)
+        };
         if !missing.is_empty() {
             missing.sort();
             missing.dedup();
@@ -89,4 +84,25 @@ impl SupplierJobs {
         }
         Ok(outcome)
     }
+}
+
+/// Each event's booking change, or the codes that have no mapping.
+fn translate<'a>(
+    translator: &Translator,
+    events: &'a [SupplierEvent],
+) -> (Vec<(&'a SupplierEvent, BookingEvent)>, Vec<(CodeKind, String)>) {
+    let mut missing = Vec::new();
+    let mut changes = Vec::new();
+    for event in events {
+        for (room, board) in &event.booking.rooms {
+            if let Err(unmapped) = translator.room(room, board) {
+                missing.extend(unmapped.missing);
+            }
+        }
+        match booking_event(translator, &event.booking) {
+            Ok(change) => changes.push((event, change)),
+            Err(unmapped) => missing.extend(unmapped.missing),
+        }
+    }
+    (changes, missing)
 }

@@ -109,13 +109,19 @@ impl Mappings {
         Ok(rows.len() as u64)
     }
 
-    /// The supplier's current rows as a translator.
+    /// The supplier's current rows as a translator (cached for the TTL).
     pub async fn translator(&self, supplier: &SupplierCode) -> Result<Arc<Translator>, MappingError> {
         if let Some((at, t)) = self.cache.read().expect("never poisoned").get(supplier)
             && at.elapsed() < self.ttl
         {
             return Ok(t.clone());
         }
+        self.fresh_translator(supplier).await
+    }
+
+    /// The supplier's rows read now, bypassing the cache: before concluding a code has no
+    /// mapping, since another process may have just added it.
+    pub async fn fresh_translator(&self, supplier: &SupplierCode) -> Result<Arc<Translator>, MappingError> {
         let rows = entity::Entity::find().filter(entity::Column::Supplier.eq(supplier.as_str())).all(&self.db).await?;
         let translator = Arc::new(Translator::from_rows(
             supplier.clone(),

@@ -207,6 +207,17 @@ async fn a_duplicate_storm_is_applied_once_and_fans_out_once() {
     for queue in ["bookhub.update_crm", "bookhub.notify_agency", "bookhub.issue_voucher"] {
         assert_eq!(jobs_for(&app, queue, &booking).await, 1, "{queue}: one job for one change");
     }
+
+    // An applied event is not replayed (it would be judged against today's state); agencies
+    // reach none of the log's endpoints.
+    let id = row["id"].as_str().unwrap();
+    let replay = format!("/v1/webhook-events/{id}/replay");
+    assert_eq!(problem(app.post(&staff, &replay).send().await.unwrap(), 409).await["code"], "not_replayable");
+    problem(app.post(&key, &replay).send().await.unwrap(), 403).await;
+    problem(app.get(&key, &format!("/v1/webhook-events/{id}")).send().await.unwrap(), 403).await;
+    let mapping = app.client.put(app.url("/v1/mappings/jsonrest/board/X")).bearer_auth(&key);
+    problem(mapping.json(&json!({"bookhub_code": "BB"})).send().await.unwrap(), 403).await;
+    problem(app.post(&key, "/v1/jobs/01JUNKNOWN/retry").send().await.unwrap(), 403).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

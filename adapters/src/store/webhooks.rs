@@ -95,13 +95,18 @@ pub struct ReceivedWebhook {
     pub received_at: DateTime<Utc>,
 }
 
-/// Headers never written to the log.
-const UNLOGGED_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
+/// Header names never written to the log: credentials, and the addresses of people.
+const UNLOGGED_HEADERS: &[&str] = &["cookie", "forwarded", "x-forwarded-for", "x-real-ip"];
+const UNLOGGED_NAME_PARTS: &[&str] = &["authorization", "token", "api-key", "apikey", "secret", "password"];
+
+fn logged(name: &str) -> bool {
+    !UNLOGGED_HEADERS.contains(&name) && !UNLOGGED_NAME_PARTS.iter().any(|part| name.contains(part))
+}
 
 pub(crate) fn headers_json(headers: &[(String, String)]) -> serde_json::Value {
     let kept: serde_json::Map<String, serde_json::Value> = headers
         .iter()
-        .filter(|(name, _)| !UNLOGGED_HEADERS.contains(&name.as_str()))
+        .filter(|(name, _)| logged(name))
         .map(|(name, value)| (name.clone(), serde_json::Value::String(value.clone())))
         .collect();
     serde_json::Value::Object(kept)
@@ -156,14 +161,22 @@ fn from_model(m: webhook_event::Model) -> Result<WebhookEvent, StoreError> {
     })
 }
 
-/// Logs a request that was refused at the door.
+/// How much of a refused request's body is kept: enough to see what it was, not a way for
+/// anyone to fill the disk through an unauthenticated endpoint.
+const REJECTED_BODY_KEPT: usize = 4096;
+
+/// Logs a request that was refused at the door (its body cut to 4 KiB; none for an unknown
+/// supplier).
 pub async fn record_rejected(
     db: &Database,
     request: &ReceivedWebhook,
     verification: Verification,
     detail: &str,
 ) -> Result<(), StoreError> {
-    insert(db.pool(), request, None, verification, EventStatus::Rejected, Some(detail), &[]).await?;
+    let kept = if verification == Verification::UnknownSupplier { 0 } else { REJECTED_BODY_KEPT };
+    let mut request = request.clone();
+    request.body.truncate(kept);
+    insert(db.pool(), &request, None, verification, EventStatus::Rejected, Some(detail), &[]).await?;
     Ok(())
 }
 
@@ -267,7 +280,10 @@ pub async fn replay(
     job: impl Fn(i32) -> EnqueuedJob,
 ) -> Result<Option<WebhookEvent>, StoreError> {
     let Some(event) = find(db, id).await? else { return Ok(None) };
-    if event.verification != Verification::Verified.as_str() || event.status == EventStatus::Duplicate.as_str() {
+    // Only what is still waiting: an applied or ignored event replayed later would be judged
+    // against the booking's state of then, not of when it happened.
+    let waiting = [EventStatus::Queued, EventStatus::Parked, EventStatus::NeedsMapping];
+    if !waiting.iter().any(|st| st.as_str() == event.status) {
         return Ok(None);
     }
     let replays = event.replays + 1;
@@ -347,10 +363,13 @@ pub async fn page(
     Ok((items, next))
 }
 
-/// Deletes log rows received before `before`; how many.
+/// Deletes finished log rows (rejected, duplicate, applied, ignored) received before `before`;
+/// how many. Rows still waiting (queued, parked, needs_mapping) are kept whatever their age.
 pub async fn purge_received_before(db: &Database, before: DateTime<Utc>) -> Result<u64, StoreError> {
+    let finished = [EventStatus::Rejected, EventStatus::Duplicate, EventStatus::Applied, EventStatus::Ignored];
     Ok(webhook_event::Entity::delete_many()
         .filter(webhook_event::Column::ReceivedAt.lt(before))
+        .filter(webhook_event::Column::Status.is_in(finished.iter().map(EventStatus::as_str)))
         .exec(db.orm())
         .await?
         .rows_affected)

@@ -206,12 +206,14 @@ impl SupplierAdapter for OtaAdapter {
         parse_notification(&webhook.body)
     }
 
+    /// The notification's `EchoToken`, whatever the number of reservations in it.
+    fn message_id(&self, events: &[SupplierEvent]) -> Option<String> {
+        echo_token(events).map(str::to_owned)
+    }
+
     /// `OTA_HotelResNotifRS` with `<Success/>`, echoing the notification's `EchoToken`.
     fn webhook_ack(&self, events: &[SupplierEvent]) -> WebhookAck {
-        let echo_token = events.first().map(|event| match events.len() {
-            1 => event.event_id.as_str(),
-            _ => strip_index(&event.event_id),
-        });
+        let echo_token = echo_token(events);
         let ack = HotelResNotifRs { xmlns: OTA_NS, echo_token, version: VERSION, success: () };
         WebhookAck {
             content_type: "application/xml",
@@ -398,6 +400,14 @@ fn parse_notification(body: &[u8]) -> Result<Vec<SupplierEvent>, WebhookError> {
 }
 
 /// `ntf-5521/3` → `ntf-5521`; an id without a numeric suffix is returned as it is.
+/// The `EchoToken` the events were parsed from.
+fn echo_token(events: &[SupplierEvent]) -> Option<&str> {
+    events.first().map(|event| match events.len() {
+        1 => event.event_id.as_str(),
+        _ => strip_index(&event.event_id),
+    })
+}
+
 fn strip_index(event_id: &str) -> &str {
     match event_id.rsplit_once('/') {
         Some((token, index)) if !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()) => token,

@@ -301,6 +301,10 @@ impl SupplierAdapter for Resilient {
         self.inner.parse_webhook(webhook)
     }
 
+    fn message_id(&self, events: &[SupplierEvent]) -> Option<String> {
+        self.inner.message_id(events)
+    }
+
     fn webhook_ack(&self, events: &[SupplierEvent]) -> WebhookAck {
         self.inner.webhook_ack(events)
     }

@@ -62,6 +62,12 @@ pub async fn put(
         return Err(ApiError::NotFound("supplier"));
     }
     let kind_code = CodeKind::parse(&kind).ok_or(ApiError::NotFound("mapping kind"))?;
+    if supplier_code.is_empty() || supplier_code.len() > 100 || supplier_code.chars().any(char::is_control) {
+        return Err(ApiError::Unprocessable {
+            code: "invalid_code",
+            detail: "a supplier code is 1 to 100 characters, none of them control characters".into(),
+        });
+    }
     let bookhub_code = body.parsed.bookhub_code.trim().to_owned();
     state.mappings.upsert(&code, kind_code, &supplier_code, &bookhub_code).await.map_err(|e| match e {
         UpsertError::UnknownBookhubCode => ApiError::Unprocessable {
@@ -72,7 +78,11 @@ pub async fn put(
     })?;
     let waiting = webhooks::needing_mapping(&state.db, &code).await?;
     for id in &waiting {
-        webhooks::replay(&state.db, id, |n| ProcessWebhook::for_event(id, n)).await?;
+        // A message replayed meanwhile by someone else is on its way already.
+        match webhooks::replay(&state.db, id, |n| ProcessWebhook::for_event(id, n)).await {
+            Ok(_) | Err(adapters::store::StoreError::Conflict) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(HttpResponse::Ok().json(MappingView {
         supplier,

@@ -123,6 +123,9 @@ pub async fn list(
             EventStatus::parse(s).ok_or_else(|| ApiError::bad_request("invalid_status", format!("status: unknown {s}")))
         })
         .transpose()?;
+    if params.supplier.as_deref().is_some_and(|s| s.len() > 64 || s.chars().any(char::is_control)) {
+        return Err(ApiError::bad_request("invalid_supplier", "supplier: not a supplier code"));
+    }
     let filter = Filter {
         supplier: params.supplier.clone(),
         status,
@@ -155,16 +158,17 @@ pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<Strin
 
 /// Process a logged message again (staff).
 ///
-/// Queues its processing job anew: a parked event whose booking now exists, or one that waited
-/// for a mapping, is applied; one already applied changes nothing. Rejected requests and
-/// duplicates cannot be replayed (409).
+/// Queues its processing job anew, for a message still waiting: `parked` (its booking unknown),
+/// `needs_mapping`, or `queued`. Others cannot be replayed (409): a rejected request or a
+/// duplicate was never taken, and an applied or ignored event would be judged against the
+/// booking's state of now, not of when it happened.
 #[utoipa::path(post, path = "/v1/webhook-events/{id}/replay", tag = "webhooks",
     params(("id" = String, Path, description = "`whe_…`")),
     responses(
         (status = 202, description = "Queued for processing", body = WebhookEventView),
         (status = 403, description = "Not a staff key", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A rejected request or a duplicate", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not waiting: rejected, duplicate, applied or ignored", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn replay(

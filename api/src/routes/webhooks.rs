@@ -16,6 +16,9 @@ use crate::app::AppState;
 use crate::error::{ApiError, Problem, method_not_allowed};
 use crate::extract::RawBody;
 
+/// The longest supplier message id taken (it is a database key).
+const MAX_MESSAGE_ID: usize = 200;
+
 /// Receive a supplier's webhook.
 ///
 /// Signed per the supplier's scheme: Standard Webhooks (`webhook-id`, `webhook-timestamp`,
@@ -61,7 +64,13 @@ pub async fn receive(
         Ok(_) => return Err(refused(&state, &received, WebhookError::Malformed("no events".into())).await),
         Err(e) => return Err(refused(&state, &received, e).await),
     };
-    let message_id = events.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>().join(",");
+    let message_id = match adapter.message_id(&events) {
+        Some(id) if !id.is_empty() && id.len() <= MAX_MESSAGE_ID && !id.chars().any(char::is_control) => id,
+        _ => {
+            let error = WebhookError::Malformed(format!("the message id must be 1 to {MAX_MESSAGE_ID} characters"));
+            return Err(refused(&state, &received, error).await);
+        }
+    };
     let job = ProcessWebhook::for_event(&received.id, 0);
     match state.webhook_intake.submit(VerifiedWebhook { received, message_id, job }).await? {
         Recorded::Queued => tracing::debug!(supplier = %adapter.code(), "webhook taken"),
@@ -91,7 +100,7 @@ async fn refused(state: &AppState, received: &ReceivedWebhook, error: WebhookErr
 /// Logs a refused request; the refusal is answered even when the log cannot be written.
 async fn reject(state: &AppState, received: &ReceivedWebhook, verification: Verification, detail: &str) {
     if let Err(e) = webhooks::record_rejected(&state.db, received, verification, detail).await {
-        tracing::error!(supplier = %received.supplier, error = %e, "could not log a refused webhook");
+        tracing::error!(supplier = ?received.supplier, error = %e, "could not log a refused webhook");
     }
 }
 
