@@ -86,11 +86,11 @@ impl SupplierJobs {
     }
 }
 
-/// Each event's booking change, or the codes that have no mapping.
-fn translate<'a>(
-    translator: &Translator,
-    events: &'a [SupplierEvent],
-) -> (Vec<(&'a SupplierEvent, BookingEvent)>, Vec<(CodeKind, String)>) {
+/// Each event with the booking change it means.
+type Changes<'a> = Vec<(&'a SupplierEvent, BookingEvent)>;
+
+/// Each event's booking change, and the codes that have no mapping.
+fn translate<'a>(translator: &Translator, events: &'a [SupplierEvent]) -> (Changes<'a>, Vec<(CodeKind, String)>) {
     let mut missing = Vec::new();
     let mut changes = Vec::new();
     for event in events {

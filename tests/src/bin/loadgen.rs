@@ -2,6 +2,7 @@
 //! one Postgres database.
 //!
 //! `cargo run --release -p tests --bin loadgen -- bookings --concurrency 32 --duration 20s`
+//! `cargo run --release -p tests --bin loadgen -- webhooks --concurrency 32 --duration 20s`
 //!
 //! Needs `BOOKHUB_TEST_POSTGRES_URL` (or `--database-url`): a fresh database is made for the
 //! run. Rounds alternate baseline and bookhub; the summary quotes medians over the rounds.
@@ -10,10 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use adapters::suppliers::signing::StandardKey;
 use anyhow::{Context, bail};
+use api::config::SupplierSettings;
 use chrono::Utc;
 use clap::{Parser, ValueEnum};
-use domain::{AgencyId, BookingId};
+use domain::{AgencyId, BookingId, WebhookEventId};
 use serde_json::{Value, json};
 use sqlx::postgres::PgPoolOptions;
 use tests::{POSTGRES_URL_VAR, TestApp, TestDatabase, booking_body};
@@ -48,6 +51,9 @@ enum Mode {
     /// `POST /v1/bookings` with a fresh Idempotency-Key each; baseline: the idempotency row and
     /// the booking row inserted in one transaction.
     Bookings,
+    /// `POST /v1/webhooks/suppliers/jsonrest`, a signed event with a fresh id each, job workers
+    /// off; baseline: the event's log row inserted alone (autocommit).
+    Webhooks,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -150,9 +156,15 @@ async fn main() -> anyhow::Result<()> {
             "set {POSTGRES_URL_VAR} (or --database-url) to a Postgres server, e.g. postgres://postgres@127.0.0.1:5432/postgres"
         );
     };
-    let Mode::Bookings = args.mode;
+    match args.mode {
+        Mode::Bookings => bookings(&args, &server).await,
+        Mode::Webhooks => webhooks(&args, &server).await,
+    }
+}
 
-    let app = TestApp::spawn_on(TestDatabase::create_postgres(&server).await, |s| {
+/// bookhub on a fresh database on `server`, as `args` asks, after `configure`.
+async fn spawn(args: &Args, server: &str, configure: impl FnOnce(&mut api::Settings)) -> TestApp {
+    TestApp::spawn_on(TestDatabase::create_postgres(server).await, |s| {
         s.http_workers = args.http_workers;
         // One key drives the whole load: lift its limit out of the way.
         s.rate_limit.per_minute = 1_000_000_000;
@@ -160,9 +172,13 @@ async fn main() -> anyhow::Result<()> {
         if let Some(writers) = args.writers {
             s.intake.writers = writers;
         }
+        configure(s);
     })
-    .await;
-    let (agency, key) = app.agency("Load Agency").await;
+    .await
+}
+
+/// The baseline's own pool (one connection per client) and the run's header line.
+async fn baseline_pool(args: &Args, app: &TestApp, header: &str) -> anyhow::Result<sqlx::PgPool> {
     let pool = PgPoolOptions::new()
         .max_connections(args.concurrency as u32)
         .connect(&app.database_url)
@@ -172,12 +188,19 @@ async fn main() -> anyhow::Result<()> {
         .fetch_all(&pool)
         .await?;
     println!(
-        "loadgen bookings: {} clients, {} s per round, {} rounds; postgres {}",
+        "{header}: {} clients, {} s per round, {} rounds; postgres {}",
         args.concurrency,
         args.duration.as_secs_f64(),
         args.rounds,
         settings.join(" ")
     );
+    Ok(pool)
+}
+
+async fn bookings(args: &Args, server: &str) -> anyhow::Result<()> {
+    let app = spawn(args, server, |_| {}).await;
+    let (agency, key) = app.agency("Load Agency").await;
+    let pool = baseline_pool(args, &app, "loadgen bookings").await?;
 
     let body = Arc::new(booking_body());
     let bookhub_op = {
@@ -195,7 +218,69 @@ async fn main() -> anyhow::Result<()> {
         let (pool, agency) = (pool.clone(), agency.clone());
         move |n: usize| raw_insert(pool.clone(), agency.clone(), n)
     };
+    let result = compare(args, raw_op, bookhub_op).await;
+    app.stop().await;
+    result
+}
 
+/// The webhook secret of the measured supplier.
+const WEBHOOK_SECRET: &str = "whsec_bG9hZGdlbi13ZWJob29rLXNlY3JldA==";
+
+async fn webhooks(args: &Args, server: &str) -> anyhow::Result<()> {
+    let app = spawn(args, server, |s| {
+        // Only the intake is measured: nothing processes the queued jobs meanwhile.
+        s.jobs.enabled = false;
+        s.suppliers.insert(
+            "jsonrest".into(),
+            SupplierSettings {
+                // Never called: the intake does not reach the supplier.
+                base_url: Some("http://127.0.0.1:9".into()),
+                api_key: Some("load".into()),
+                api_secret: Some("load".into()),
+                webhook_secrets: vec![WEBHOOK_SECRET.into()],
+                ..SupplierSettings::default()
+            },
+        );
+    })
+    .await;
+    let pool = baseline_pool(args, &app, "loadgen webhooks").await?;
+    println!("job workers off (jobs.enabled = false): only the intake is measured");
+
+    let signing = StandardKey::parse(WEBHOOK_SECRET).expect("a valid secret");
+    let bookhub_op = {
+        let (client, url, signing) = (app.client.clone(), app.url("/v1/webhooks/suppliers/jsonrest"), signing.clone());
+        move |n: usize| {
+            let event = SignedEvent::new(&signing, format!("evt_load_{}_{n}", std::process::id()));
+            let request = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("webhook-id", &event.id)
+                .header("webhook-timestamp", event.timestamp.to_string())
+                .header("webhook-signature", &event.signature)
+                .body(event.body);
+            async move { request.send().await.is_ok_and(|r| r.status() == 200) }
+        }
+    };
+    let raw_op = {
+        let (pool, host) = (pool.clone(), app.address.trim_start_matches("http://").to_owned());
+        move |n: usize| {
+            let event = SignedEvent::new(&signing, format!("evt_raw_{}_{n}", std::process::id()));
+            raw_webhook_insert(pool.clone(), event, host.clone())
+        }
+    };
+    let result = compare(args, raw_op, bookhub_op).await;
+    app.stop().await;
+    result
+}
+
+/// Warms both paths, runs the rounds (baseline, then bookhub) and prints each and the medians.
+async fn compare<R, RFut, H, HFut>(args: &Args, raw_op: R, bookhub_op: H) -> anyhow::Result<()>
+where
+    R: Fn(usize) -> RFut + Clone + Send + Sync + 'static,
+    RFut: std::future::Future<Output = bool> + Send,
+    H: Fn(usize) -> HFut + Clone + Send + Sync + 'static,
+    HFut: std::future::Future<Output = bool> + Send,
+{
     // Warm both paths (connections, caches) before measuring.
     drive(args.concurrency, Duration::from_secs(2), raw_op.clone()).await;
     drive(args.concurrency, Duration::from_secs(2), bookhub_op.clone()).await;
@@ -227,8 +312,61 @@ async fn main() -> anyhow::Result<()> {
     if errors > 0 {
         bail!("{errors} operations failed");
     }
-    app.stop().await;
     Ok(())
+}
+
+/// A jsonrest event (about a booking that need not exist) as the supplier signs it.
+struct SignedEvent {
+    id: String,
+    timestamp: i64,
+    signature: String,
+    body: String,
+}
+
+impl SignedEvent {
+    fn new(key: &StandardKey, id: String) -> Self {
+        let body = json!({
+            "id": id,
+            "type": "booking.confirmed",
+            "occurred_at": Utc::now().to_rfc3339(),
+            "data": {"reference": "JR-000123", "client_reference": BookingId::generate(), "status": "CNF",
+                     "hotel_code": "PMI-00042", "check_in": "2027-03-15", "check_out": "2027-03-18",
+                     "rooms": [{"room_type_code": "DBL.ST", "board_code": "BB"}],
+                     "total": {"amount": "450.00", "currency": "EUR"}}
+        })
+        .to_string();
+        let timestamp = Utc::now().timestamp();
+        let signature = key.sign(&id, timestamp, body.as_bytes());
+        SignedEvent { id, timestamp, signature, body }
+    }
+}
+
+/// The webhook baseline: the log row bookhub writes for a first delivery (headers as bookhub
+/// keeps them, the raw body, `queued`, the dedupe key), one autocommit INSERT, no HTTP, no
+/// signature check, no job.
+async fn raw_webhook_insert(pool: sqlx::PgPool, event: SignedEvent, host: String) -> bool {
+    let headers = json!({
+        "host": host,
+        "accept": "*/*",
+        "content-type": "application/json",
+        "content-length": event.body.len().to_string(),
+        "webhook-id": event.id,
+        "webhook-timestamp": event.timestamp.to_string(),
+        "webhook-signature": event.signature,
+    });
+    sqlx::query(
+        "INSERT INTO webhook_events (id, supplier, event_id, dedupe_key, headers, body, verification, status, detail, \
+         replays, received_at) VALUES ($1, 'jsonrest', $2, $2, $3, $4, 'verified', 'queued', NULL, 0, $5) \
+         ON CONFLICT (supplier, dedupe_key) DO NOTHING",
+    )
+    .bind(WebhookEventId::generate().as_str())
+    .bind(&event.id)
+    .bind(sqlx::types::Json(headers))
+    .bind(event.body.as_bytes())
+    .bind(Utc::now())
+    .execute(&pool)
+    .await
+    .is_ok_and(|done| done.rows_affected() == 1)
 }
 
 /// The baseline: what one booking writes, by hand — its idempotency row and its booking row,
