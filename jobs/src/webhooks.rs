@@ -4,7 +4,7 @@
 
 use adapters::store::bookings::{self, Applied};
 use adapters::store::webhooks::{self, EventStatus, Outcome};
-use domain::supplier::{InboundWebhook, SupplierEvent};
+use domain::supplier::SupplierEvent;
 use domain::{BookingEvent, BookingId, SupplierAdapter, SupplierCode, WebhookEventId};
 use mappings::{CodeKind, Translator};
 
@@ -33,8 +33,7 @@ impl SupplierJobs {
         let Some(adapter) = adapter else {
             return Ok(done(EventStatus::Ignored, Some("the supplier is no longer configured".into())));
         };
-        let inbound =
-            InboundWebhook { headers: logged.header_pairs().into_iter().collect(), body: logged.body.clone() };
+        let inbound = logged.request();
         let events = match adapter.parse_webhook(&inbound) {
             Ok(events) => events,
             Err(e) => return Ok(done(EventStatus::Ignored, Some(e.to_string()))),

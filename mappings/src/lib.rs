@@ -175,16 +175,16 @@ impl Mappings {
 }
 
 /// One supplier's mapping rows, both ways.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Translator {
-    supplier: Option<SupplierCode>,
+    supplier: SupplierCode,
     inbound: HashMap<(CodeKind, String), String>,
     outbound: HashMap<(CodeKind, String), String>,
 }
 
 impl Translator {
     pub fn from_rows(supplier: SupplierCode, rows: impl IntoIterator<Item = (CodeKind, String, String)>) -> Self {
-        let mut t = Translator { supplier: Some(supplier), ..Translator::default() };
+        let mut t = Translator { supplier, inbound: HashMap::new(), outbound: HashMap::new() };
         let mut rows: Vec<_> = rows.into_iter().collect();
         // When several supplier codes mean one bookhub code, the request uses the first in
         // code order: stable whatever order the database returns.
@@ -196,8 +196,8 @@ impl Translator {
         t
     }
 
-    fn supplier(&self) -> SupplierCode {
-        self.supplier.clone().expect("translators are built for a supplier")
+    fn unmapped(&self, missing: Vec<(CodeKind, String)>) -> Unmapped {
+        Unmapped { supplier: self.supplier.clone(), missing }
     }
 
     fn out(&self, kind: CodeKind, bookhub_code: &str, missing: &mut Vec<(CodeKind, String)>) -> String {
@@ -226,7 +226,7 @@ impl Translator {
             })
             .collect();
         if !missing.is_empty() {
-            return Err(Unmapped { supplier: self.supplier(), missing });
+            return Err(self.unmapped(missing));
         }
         Ok(SupplierBookingRequest {
             client_reference: booking.id.to_string(),
@@ -241,9 +241,8 @@ impl Translator {
 
     /// The bookhub status a supplier status code means.
     pub fn status(&self, supplier_code: &str) -> Result<BookingStatus, Unmapped> {
-        self.inbound.get(&(CodeKind::Status, supplier_code.to_owned())).and_then(|code| code.parse().ok()).ok_or_else(
-            || Unmapped { supplier: self.supplier(), missing: vec![(CodeKind::Status, supplier_code.to_owned())] },
-        )
+        let status = self.inbound.get(&(CodeKind::Status, supplier_code.to_owned())).and_then(|code| code.parse().ok());
+        status.ok_or_else(|| self.unmapped(vec![(CodeKind::Status, supplier_code.to_owned())]))
     }
 
     /// A supplier's (room type, board) pair in bookhub's codes.
@@ -260,7 +259,7 @@ impl Translator {
                 if b.is_none() {
                     missing.push((CodeKind::Board, board.to_owned()));
                 }
-                Err(Unmapped { supplier: self.supplier(), missing })
+                Err(self.unmapped(missing))
             }
         }
     }

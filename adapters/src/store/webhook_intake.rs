@@ -68,11 +68,11 @@ impl From<VerifiedWebhook> for Row {
     fn from(m: VerifiedWebhook) -> Self {
         Row {
             id: m.received.id.to_string(),
-            headers: Json(headers_json(&m.received.headers)),
+            headers: Json(headers_json(&m.received.request.headers)),
             supplier: m.received.supplier,
             repeat_detail: format!("repeat of message {}", m.message_id),
             message_id: m.message_id,
-            body: m.received.body,
+            body: m.received.request.body,
             received_at: m.received.received_at,
             job: m.job,
         }

@@ -2,18 +2,19 @@
 //! of it. A verified message is deduplicated on (supplier, message id) by a unique index, and
 //! its processing job is queued in the same transaction as its row.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
+use domain::supplier::InboundWebhook;
 use domain::{BookingId, SupplierCode, WebhookEventId};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use serde::Serialize;
 
 use super::entities::webhook_event;
 use super::queue::EnqueuedJob;
 use super::{Database, Pool, StoreError, with_pool};
 
 /// How a request's signature check ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verification {
     Verified,
     UnknownSupplier,
@@ -37,8 +38,7 @@ impl Verification {
 }
 
 /// Where a logged request stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventStatus {
     /// Refused at the door (unknown supplier, bad signature, malformed); nothing processed.
     Rejected,
@@ -89,9 +89,8 @@ impl EventStatus {
 pub struct ReceivedWebhook {
     pub id: WebhookEventId,
     pub supplier: String,
-    /// Header names lower-cased; credentials (`authorization`, `cookie`) are never logged.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+    /// Headers (names lower-cased; credentials are dropped when logged) and the raw body.
+    pub request: InboundWebhook,
     pub received_at: DateTime<Utc>,
 }
 
@@ -103,7 +102,7 @@ fn logged(name: &str) -> bool {
     !UNLOGGED_HEADERS.contains(&name) && !UNLOGGED_NAME_PARTS.iter().any(|part| name.contains(part))
 }
 
-pub(crate) fn headers_json(headers: &[(String, String)]) -> serde_json::Value {
+pub(crate) fn headers_json(headers: &BTreeMap<String, String>) -> serde_json::Value {
     let kept: serde_json::Map<String, serde_json::Value> = headers
         .iter()
         .filter(|(name, _)| logged(name))
@@ -113,7 +112,7 @@ pub(crate) fn headers_json(headers: &[(String, String)]) -> serde_json::Value {
 }
 
 /// A logged request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookEvent {
     pub id: WebhookEventId,
     pub supplier: String,
@@ -127,17 +126,17 @@ pub struct WebhookEvent {
     pub received_at: DateTime<Utc>,
     pub processed_at: Option<DateTime<Utc>>,
     pub headers: serde_json::Value,
-    #[serde(skip)]
     pub body: Vec<u8>,
 }
 
 impl WebhookEvent {
-    /// The headers as received (minus credentials), for parsing again.
-    pub fn header_pairs(&self) -> Vec<(String, String)> {
-        self.headers
+    /// The request as logged (headers minus credentials, the raw body), to parse again.
+    pub fn request(&self) -> InboundWebhook {
+        let headers = self
+            .headers
             .as_object()
-            .map(|o| o.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
-            .unwrap_or_default()
+            .map(|o| o.iter().filter_map(|(name, value)| Some((name.clone(), value.as_str()?.to_owned()))).collect());
+        InboundWebhook { headers: headers.unwrap_or_default(), body: self.body.clone() }
     }
 }
 
@@ -175,7 +174,7 @@ pub async fn record_rejected(
 ) -> Result<(), StoreError> {
     let kept = if verification == Verification::UnknownSupplier { 0 } else { REJECTED_BODY_KEPT };
     let mut request = request.clone();
-    request.body.truncate(kept);
+    request.request.body.truncate(kept);
     insert(db.pool(), &request, None, verification, EventStatus::Rejected, Some(detail), &[]).await?;
     Ok(())
 }
@@ -210,8 +209,8 @@ async fn insert(
             .push_bind(&r.supplier)
             .push_bind(message_id)
             .push_bind(message_id)
-            .push_bind(sqlx::types::Json(headers_json(&r.headers)))
-            .push_bind(&r.body)
+            .push_bind(sqlx::types::Json(headers_json(&r.request.headers)))
+            .push_bind(&r.request.body)
             .push_bind(verification.as_str())
             .push_bind(status.as_str())
             .push_bind(detail)
@@ -272,19 +271,28 @@ pub async fn set_outcome(db: &Database, id: &WebhookEventId, outcome: &Outcome) 
     })
 }
 
-/// Queues `job` to process a logged message again, counting the replay. `None` when there is
-/// no such message or it was never verified (nothing to replay).
+/// What asking to replay a logged message did.
+#[derive(Debug)]
+pub enum Replay {
+    NotFound,
+    /// Not waiting (rejected, duplicate, applied, ignored): an applied or ignored event replayed
+    /// later would be judged against the booking's state of now, not of when it happened.
+    NotWaiting(WebhookEvent),
+    /// Queued again, with the job `job` returned for the replay's number.
+    Queued(WebhookEvent),
+}
+
+/// Queues `job` to process a waiting message (queued, parked, needs_mapping) again, counting
+/// the replay; a concurrent replay of the same message is a [`StoreError::Conflict`].
 pub async fn replay(
     db: &Database,
     id: &WebhookEventId,
     job: impl Fn(i32) -> EnqueuedJob,
-) -> Result<Option<WebhookEvent>, StoreError> {
-    let Some(event) = find(db, id).await? else { return Ok(None) };
-    // Only what is still waiting: an applied or ignored event replayed later would be judged
-    // against the booking's state of then, not of when it happened.
+) -> Result<Replay, StoreError> {
+    let Some(mut event) = find(db, id).await? else { return Ok(Replay::NotFound) };
     let waiting = [EventStatus::Queued, EventStatus::Parked, EventStatus::NeedsMapping];
     if !waiting.iter().any(|st| st.as_str() == event.status) {
-        return Ok(None);
+        return Ok(Replay::NotWaiting(event));
     }
     let replays = event.replays + 1;
     with_pool!(db.pool(), p => {
@@ -304,7 +312,9 @@ pub async fn replay(
         tx.commit().await?;
         Ok::<(), StoreError>(())
     })?;
-    find(db, id).await
+    event.status = EventStatus::Queued.as_str().to_owned();
+    event.replays = replays;
+    Ok(Replay::Queued(event))
 }
 
 /// Ids of a supplier's messages waiting for a mapping, oldest first.

@@ -284,7 +284,8 @@ impl Suppliers {
         self.adapters.iter().map(|(code, (kind, a))| (code.clone(), *kind, a.health())).collect()
     }
 
-    pub fn codes(&self) -> impl Iterator<Item = &SupplierCode> {
-        self.adapters.keys()
+    /// One supplier's protocol and health.
+    pub fn health_of(&self, code: &SupplierCode) -> Option<(SupplierKind, SupplierHealth)> {
+        self.adapters.get(code).map(|(kind, a)| (*kind, a.health()))
     }
 }

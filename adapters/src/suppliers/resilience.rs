@@ -17,7 +17,6 @@ use domain::{SupplierAdapter, SupplierBooking, SupplierBookingRequest, SupplierC
 use failsafe::failure_policy::{ConsecutiveFailures, consecutive_failures};
 use failsafe::{StateMachine, backoff};
 use rand::Rng;
-use serde::Serialize;
 
 /// Retry and breaker settings for one supplier.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,8 +72,7 @@ impl Iterator for FullJitter {
 }
 
 /// Where a supplier's breaker stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BreakerState {
     Closed,
     Open,
@@ -82,7 +80,7 @@ pub enum BreakerState {
 }
 
 /// A supplier's recent health, for `GET /v1/suppliers`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SupplierHealth {
     pub breaker: BreakerState,
     /// Transient failures since the last success.

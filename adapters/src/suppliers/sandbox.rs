@@ -82,7 +82,7 @@ impl SandboxAdapter {
                 held.modified_at = Some(crate::store::now());
                 held.clone()
             };
-            let id = format!("evt_{}", uuid_simple());
+            let id = format!("evt_{}", random_hex());
             let body = event_body(&id, &confirmed).to_string();
             let url = format!("{}/v1/webhooks/suppliers/{code}", hub.trim_end_matches('/'));
             let mut wait = Duration::from_millis(100);
@@ -112,7 +112,7 @@ impl SandboxAdapter {
     }
 }
 
-fn uuid_simple() -> String {
+fn random_hex() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
@@ -149,7 +149,7 @@ impl SupplierAdapter for SandboxAdapter {
             let booking = bookings
                 .entry(request.client_reference.clone())
                 .or_insert_with(|| SupplierBooking {
-                    reference: format!("SBX-{}", &uuid_simple()[..10].to_uppercase()),
+                    reference: format!("SBX-{}", &random_hex()[..10].to_uppercase()),
                     client_reference: Some(request.client_reference.clone()),
                     status_code: if self.confirm_delay.is_zero() { CONFIRMED } else { PENDING }.into(),
                     hotel_code: Some(request.hotel_code.clone()),

@@ -99,8 +99,9 @@ pub async fn health(
     code: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.staff()?;
-    let found = state.suppliers.health().into_iter().find(|(c, _, _)| c.as_str() == code.as_str());
-    Ok(HttpResponse::Ok().json(view(found.ok_or(ApiError::NotFound("supplier"))?)))
+    let code: SupplierCode = code.parse().map_err(|_| ApiError::NotFound("supplier"))?;
+    let (kind, health) = state.suppliers.health_of(&code).ok_or(ApiError::NotFound("supplier"))?;
+    Ok(HttpResponse::Ok().json(view((code, kind, health))))
 }
 
 pub fn scope() -> actix_web::Scope {

@@ -2,7 +2,7 @@
 //! replay a message.
 
 use actix_web::{HttpResponse, web};
-use adapters::store::webhooks::{self, EventStatus, Filter, WebhookEvent};
+use adapters::store::webhooks::{self, EventStatus, Filter, Replay, WebhookEvent};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
@@ -178,13 +178,14 @@ pub async fn replay(
 ) -> Result<HttpResponse, ApiError> {
     caller.staff()?;
     let id: WebhookEventId = id.parse().map_err(|_| ApiError::NotFound("webhook event"))?;
-    let event = webhooks::find(&state.db, &id).await?.ok_or(ApiError::NotFound("webhook event"))?;
-    let replayed = webhooks::replay(&state.db, &id, |n| ProcessWebhook::for_event(&id, n)).await?;
-    let replayed = replayed.ok_or_else(|| ApiError::Conflict {
-        code: "not_replayable",
-        detail: format!("a {} request cannot be replayed", event.status),
-    })?;
-    Ok(HttpResponse::Accepted().json(WebhookEventView::from(&replayed)))
+    match webhooks::replay(&state.db, &id, |n| ProcessWebhook::for_event(&id, n)).await? {
+        Replay::NotFound => Err(ApiError::NotFound("webhook event")),
+        Replay::NotWaiting(event) => Err(ApiError::Conflict {
+            code: "not_replayable",
+            detail: format!("a {} request cannot be replayed", event.status),
+        }),
+        Replay::Queued(event) => Ok(HttpResponse::Accepted().json(WebhookEventView::from(&event))),
+    }
 }
 
 pub fn scope() -> actix_web::Scope {

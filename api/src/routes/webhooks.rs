@@ -41,15 +41,15 @@ pub async fn receive(
     request: HttpRequest,
     body: RawBody,
 ) -> Result<HttpResponse, ApiError> {
+    let headers = request
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str().to_ascii_lowercase(), value.to_str().ok()?.to_owned())))
+        .collect();
     let received = ReceivedWebhook {
         id: WebhookEventId::generate(),
         supplier: code.chars().take(64).collect(),
-        headers: request
-            .headers()
-            .iter()
-            .filter_map(|(name, value)| Some((name.as_str().to_ascii_lowercase(), value.to_str().ok()?.to_owned())))
-            .collect(),
-        body: body.0.to_vec(),
+        request: InboundWebhook { headers, body: body.0.into() },
         received_at: adapters::store::now(),
     };
     let adapter = code.parse::<SupplierCode>().ok().and_then(|c| state.suppliers.get(&c));
@@ -57,8 +57,8 @@ pub async fn receive(
         reject(&state, &received, Verification::UnknownSupplier, "no such supplier").await;
         return Err(ApiError::NotFound("supplier"));
     };
-    let inbound = InboundWebhook { headers: received.headers.iter().cloned().collect(), body: received.body.clone() };
-    let verified = adapter.verify_webhook(&inbound, chrono::Utc::now()).and_then(|()| adapter.parse_webhook(&inbound));
+    let inbound = &received.request;
+    let verified = adapter.verify_webhook(inbound, chrono::Utc::now()).and_then(|()| adapter.parse_webhook(inbound));
     let events = match verified {
         Ok(events) if !events.is_empty() => events,
         Ok(_) => return Err(refused(&state, &received, WebhookError::Malformed("no events".into())).await),
