@@ -40,3 +40,41 @@ async fn the_intake_queues_jobs_exactly_as_apalis_does() {
     let job: SubmitBooking = serde_json::from_slice(payload).unwrap();
     assert_eq!(job.booking_id.as_str(), booking["id"].as_str().unwrap());
 }
+
+/// A dead job (given up) is listed, and a retry gives it a fresh set of attempts, due now;
+/// a job that is not dead cannot be retried.
+#[tokio::test]
+async fn a_dead_job_is_listed_and_retried_with_fresh_attempts() {
+    let app = TestApp::spawn_with(Backend::from_env(), |s| s.jobs.enabled = false).await;
+    let job = EnqueuedJob { queue: SubmitBooking::QUEUE, payload: b"{}".to_vec(), idempotency_key: "dead".into() };
+    queue::push(app.db.pool(), &[job]).await.unwrap();
+    let (kill, read) = match app.backend {
+        Backend::Postgres => (
+            "UPDATE apalis.jobs SET status = 'Killed', attempts = 3 WHERE idempotency_key = 'dead'",
+            "SELECT status, attempts::bigint FROM apalis.jobs WHERE idempotency_key = 'dead'",
+        ),
+        Backend::Sqlite => (
+            "UPDATE Jobs SET status = 'Killed', attempts = 3 WHERE idempotency_key = 'dead'",
+            "SELECT status, attempts FROM Jobs WHERE idempotency_key = 'dead'",
+        ),
+    };
+    status_of(app.db.pool(), kill).await;
+
+    let dead = queue::dead(app.db.pool(), None, 10).await.unwrap();
+    let [listed] = &dead[..] else { panic!("one dead job expected: {dead:?}") };
+    assert_eq!((listed.status.as_str(), listed.attempts), ("Killed", 3));
+
+    assert!(queue::retry_dead(app.db.pool(), &listed.id).await.unwrap());
+    assert_eq!(status_of(app.db.pool(), read).await, Some(("Pending".to_owned(), 0)));
+    assert!(queue::dead(app.db.pool(), None, 10).await.unwrap().is_empty());
+    assert!(!queue::retry_dead(app.db.pool(), &listed.id).await.unwrap(), "a pending job is not retried");
+}
+
+/// Runs `sql`, which may return a job's (status, attempts).
+async fn status_of(pool: &adapters::store::Pool, sql: &'static str) -> Option<(String, i64)> {
+    match pool {
+        adapters::store::Pool::Postgres(p) => sqlx::query_as(sql).fetch_optional(p).await,
+        adapters::store::Pool::Sqlite(p) => sqlx::query_as(sql).fetch_optional(p).await,
+    }
+    .unwrap()
+}

@@ -7,6 +7,7 @@ use adapters::store::webhooks::{ReceivedWebhook, Recorded};
 use adapters::suppliers::signing::StandardKey;
 use api::config::SupplierSettings;
 use domain::WebhookEventId;
+use domain::supplier::InboundWebhook;
 use jobs::ProcessWebhook;
 use serde_json::{Value, json};
 use tests::{Backend, TestApp, postgres_available_or_skip};
@@ -160,8 +161,10 @@ async fn a_refused_message_fails_alone() {
         received: ReceivedWebhook {
             id: row,
             supplier: "jsonrest".into(),
-            headers: vec![("webhook-id".into(), id.into())],
-            body: b"{}".to_vec(),
+            request: InboundWebhook {
+                headers: [("webhook-id".to_owned(), id.to_owned())].into(),
+                body: b"{}".to_vec(),
+            },
             received_at: adapters::store::now(),
         },
         message_id: id.into(),
