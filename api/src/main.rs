@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use adapters::store::api_keys::Role;
 use adapters::store::{Database, agencies};
 use anyhow::{Context, bail};
-use api::auth::issue_key;
-use api::{Application, Settings};
+use bookhub_api::auth::issue_key;
+use bookhub_api::{Application, Settings};
 use clap::{Parser, Subcommand};
 use domain::AgencyId;
 use domain::validation::EmailAddress;
@@ -81,7 +81,7 @@ fn parse_url(s: &str) -> Result<String, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Openapi = cli.command {
-        print!("{}", api::openapi::document());
+        print!("{}", bookhub_api::openapi::document());
         return ExitCode::SUCCESS;
     }
     let settings = match Settings::load() {

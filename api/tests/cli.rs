@@ -66,10 +66,22 @@ fn agencies_and_keys_are_created_and_keys_are_stored_only_as_hashes() {
     for key in [agency_key, staff["api_key"].as_str().unwrap()] {
         let plain = key.as_bytes();
         assert!(!stored.windows(plain.len()).any(|w| w == plain), "a key is stored in the clear");
-        let hash = api::auth::hash_key(key);
+        let hash = bookhub_api::auth::hash_key(key);
         assert!(stored.windows(hash.len()).any(|w| w == hash.as_bytes()), "its hash is stored");
     }
 
     let refused = bookhub(&db).args(["key", "create", "--role", "agency"]).output().unwrap();
     assert!(!refused.status.success());
+}
+
+#[test]
+fn rust_log_bookhub_debug_shows_bookhubs_own_debug_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bookhub(&dir.path().join("b.db")).env("RUST_LOG", "bookhub=debug").arg("migrate").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.lines().any(|l| l.contains("DEBUG") && l.contains("bookhub_adapters::store")),
+        "the store's debug line is missing:\n{stderr}"
+    );
 }

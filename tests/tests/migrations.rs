@@ -1,7 +1,7 @@
 //! The schema: applied by whoever starts first, safely when many start at once.
 
 use adapters::store::Database;
-use tests::{Backend, TestDatabase, postgres_available_or_skip};
+use bookhub_tests::{Backend, TestDatabase, postgres_available_or_skip};
 
 async fn migrate_concurrently(backend: Backend) {
     let (_database, url) = TestDatabase::create(backend).await;
@@ -46,7 +46,7 @@ async fn readiness_is_503_until_every_migration_is_applied() {
     let readyz = format!("http://127.0.0.1:{}/readyz", app.port());
     tokio::spawn(app.run_until_stopped());
 
-    let not_ready = tests::problem(reqwest::get(&readyz).await.unwrap(), 503).await;
+    let not_ready = bookhub_tests::problem(reqwest::get(&readyz).await.unwrap(), 503).await;
     assert_eq!(not_ready["code"], "unavailable");
     assert_eq!(not_ready["detail"], "the service is not ready; try again shortly", "no internals in a 5xx");
 

@@ -1,6 +1,6 @@
 //! Every error is problem+json, with the status HTTP expects; bad input never gets a 5xx.
 
-use tests::{Backend, TestApp, booking_body, problem};
+use bookhub_tests::{Backend, TestApp, booking_body, problem};
 
 #[tokio::test]
 async fn authentication_is_required() {

@@ -1,6 +1,6 @@
 //! Per-API-key rate limits: headers on every authenticated answer, 429 past the burst.
 
-use tests::{Backend, TestApp, problem};
+use bookhub_tests::{Backend, TestApp, problem};
 
 #[tokio::test]
 async fn each_key_gets_its_own_burst_then_429_with_retry_after() {

@@ -10,7 +10,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tests::sim::{Confirmation, Faults, Protocol, SimConfig, SupplierSim};
+use bookhub_tests::sim::{Confirmation, Faults, Protocol, SimConfig, SupplierSim};
 
 type HmacSha256 = Hmac<sha2::Sha256>;
 

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use adapters::store::api_keys::Role;
 use serde_json::{Value, json};
-use tests::sim::{Confirmation, Faults, Protocol, SimConfig, SupplierSim};
-use tests::{Backend, TestApp, booking_body, fast_jobs, with_simulator};
+use bookhub_tests::sim::{Confirmation, Faults, Protocol, SimConfig, SupplierSim};
+use bookhub_tests::{Backend, TestApp, booking_body, fast_jobs, with_simulator};
 
 const SETTLE: Duration = Duration::from_secs(20);
 
@@ -213,7 +213,7 @@ async fn outage_drill_nothing_is_lost_or_booked_twice() {
 }
 
 async fn wait_for_breaker(app: &TestApp, staff: &str, state: &str) -> Value {
-    tests::eventually(SETTLE, || async {
+    bookhub_tests::eventually(SETTLE, || async {
         let health = app.get_json(staff, "/v1/suppliers/jsonrest/health").await;
         if health["health"]["breaker"] == state { Ok(health) } else { Err(format!("breaker not {state}: {health}")) }
     })
@@ -232,8 +232,8 @@ async fn supplier_health_is_for_staff() {
     assert_eq!(list["data"][1]["kind"], "ota");
     assert_eq!(list["data"][0]["health"]["breaker"], "closed");
 
-    tests::problem(app.get(&agency_key, "/v1/suppliers").send().await.unwrap(), 403).await;
-    tests::problem(app.get(&staff, "/v1/suppliers/nowhere/health").send().await.unwrap(), 404).await;
+    bookhub_tests::problem(app.get(&agency_key, "/v1/suppliers").send().await.unwrap(), 403).await;
+    bookhub_tests::problem(app.get(&staff, "/v1/suppliers/nowhere/health").send().await.unwrap(), 404).await;
 }
 
 #[tokio::test]
@@ -266,14 +266,14 @@ async fn webhooks_that_do_not_verify_are_refused_and_change_nothing() {
     };
 
     let wrong_secret = post("jsonrest", standard("whsec_d3Jvbmctc2VjcmV0", now), body.clone()).await.unwrap();
-    assert_eq!(tests::problem(wrong_secret, 401).await["code"], "invalid_signature");
+    assert_eq!(bookhub_tests::problem(wrong_secret, 401).await["code"], "invalid_signature");
     let right_secret = SimConfig::default().jsonrest.webhook_secret;
     let stale = post("jsonrest", standard(&right_secret, now - 600), body.clone()).await.unwrap();
-    tests::problem(stale, 401).await;
+    bookhub_tests::problem(stale, 401).await;
     let tampered = post("jsonrest", standard(&right_secret, now), body.replace("CNF", "CXL")).await.unwrap();
-    tests::problem(tampered, 401).await;
+    bookhub_tests::problem(tampered, 401).await;
     let unsigned = post("jsonrest", vec![], body.clone()).await.unwrap();
-    tests::problem(unsigned, 401).await;
+    bookhub_tests::problem(unsigned, 401).await;
     let ota = post(
         "ota",
         vec![("x-ota-timestamp", now.to_string()), ("x-ota-signature", sign_ota("wrong", now, b"<x/>"))],
@@ -281,8 +281,8 @@ async fn webhooks_that_do_not_verify_are_refused_and_change_nothing() {
     )
     .await
     .unwrap();
-    tests::problem(ota, 401).await;
-    tests::problem(post("nowhere", standard(&right_secret, now), body.clone()).await.unwrap(), 404).await;
+    bookhub_tests::problem(ota, 401).await;
+    bookhub_tests::problem(post("nowhere", standard(&right_secret, now), body.clone()).await.unwrap(), 404).await;
     assert_eq!(app.get_json(&key, &format!("/v1/bookings/{id}")).await["status"], "pending");
 
     let valid = post("jsonrest", standard(&right_secret, now), body.clone()).await.unwrap();

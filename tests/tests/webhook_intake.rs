@@ -10,7 +10,7 @@ use domain::WebhookEventId;
 use domain::supplier::InboundWebhook;
 use jobs::ProcessWebhook;
 use serde_json::{Value, json};
-use tests::{Backend, TestApp, postgres_available_or_skip};
+use bookhub_tests::{Backend, TestApp, postgres_available_or_skip};
 
 const SECRET: &str = "whsec_dGVzdC13ZWJob29rLWludGFrZS1zZWNyZXQ=";
 

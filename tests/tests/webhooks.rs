@@ -7,8 +7,8 @@ use adapters::store::api_keys::Role;
 use adapters::suppliers::signing::{StandardKey, sign_ota};
 use futures::future::join_all;
 use serde_json::{Value, json};
-use tests::sim::{Faults, Protocol, SimConfig, SupplierSim};
-use tests::{TestApp, booking_body, eventually, problem, with_simulator};
+use bookhub_tests::sim::{Faults, Protocol, SimConfig, SupplierSim};
+use bookhub_tests::{TestApp, booking_body, eventually, problem, with_simulator};
 
 const SETTLE: Duration = Duration::from_secs(20);
 const OLD_SECRET: &str = "whsec_b2xkLXNlY3JldC1iZWluZy1yb3RhdGVkLW91dA==";
@@ -82,8 +82,8 @@ async fn processed(app: &TestApp, staff: &str, event_id: &str) -> Value {
 async fn jobs_for(app: &TestApp, queue: &str, booking: &str) -> i64 {
     let prefix = format!("{booking}:%");
     let sql = match app.backend {
-        tests::Backend::Postgres => "SELECT count(*) FROM apalis.jobs WHERE job_type = $1 AND idempotency_key LIKE $2",
-        tests::Backend::Sqlite => "SELECT count(*) FROM Jobs WHERE job_type = ?1 AND idempotency_key LIKE ?2",
+        bookhub_tests::Backend::Postgres => "SELECT count(*) FROM apalis.jobs WHERE job_type = $1 AND idempotency_key LIKE $2",
+        bookhub_tests::Backend::Sqlite => "SELECT count(*) FROM Jobs WHERE job_type = ?1 AND idempotency_key LIKE ?2",
     };
     match app.db.pool() {
         adapters::store::Pool::Postgres(p) => {
@@ -166,8 +166,8 @@ async fn a_rotated_secret_works_through_its_grace_period_and_not_after() {
     let with_secrets = |secrets: Vec<String>| {
         let sim = &sim;
         async move {
-            TestApp::spawn_with(tests::Backend::from_env(), |s| {
-                tests::use_simulator(s, sim);
+            TestApp::spawn_with(bookhub_tests::Backend::from_env(), |s| {
+                bookhub_tests::use_simulator(s, sim);
                 s.suppliers.get_mut("jsonrest").unwrap().webhook_secrets = secrets;
             })
             .await

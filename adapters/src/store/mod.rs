@@ -135,7 +135,9 @@ impl Database {
 
     async fn migrate_unlocked(&self) -> Result<(), StoreError> {
         Migrator::up(&self.orm, None).await?;
-        queue::setup(&self.pool).await
+        queue::setup(&self.pool).await?;
+        tracing::debug!("schema and job queue are up to date");
+        Ok(())
     }
 
     /// How many of bookhub's migrations are not applied yet (0 when ready).

@@ -1,8 +1,8 @@
 //! Load generator: bookhub against the same writes done straight through sqlx, in one run, on
 //! one Postgres database.
 //!
-//! `cargo run --release -p tests --bin loadgen -- bookings --concurrency 32 --duration 20s`
-//! `cargo run --release -p tests --bin loadgen -- webhooks --concurrency 32 --duration 20s`
+//! `cargo run --release -p bookhub-tests --bin loadgen -- bookings --concurrency 32 --duration 20s`
+//! `cargo run --release -p bookhub-tests --bin loadgen -- webhooks --concurrency 32 --duration 20s`
 //!
 //! Needs `BOOKHUB_TEST_POSTGRES_URL` (or `--database-url`): a fresh database is made for the
 //! run. Rounds alternate baseline and bookhub; the summary quotes medians over the rounds.
@@ -19,7 +19,7 @@ use clap::{Parser, ValueEnum};
 use domain::{AgencyId, BookingId, WebhookEventId};
 use serde_json::{Value, json};
 use sqlx::postgres::PgPoolOptions;
-use tests::{POSTGRES_URL_VAR, TestApp, TestDatabase, booking_body};
+use bookhub_tests::{POSTGRES_URL_VAR, TestApp, TestDatabase, booking_body};
 
 #[derive(Debug, Parser)]
 #[command(about = "Drives bookhub and a raw-sqlx baseline on one Postgres database")]

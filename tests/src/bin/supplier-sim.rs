@@ -1,6 +1,6 @@
 //! The supplier simulator as a process, for demos, manual runs and benchmarks.
 //!
-//! `cargo run -p tests --bin supplier-sim -- --listen 127.0.0.1:9001 --jsonrest-hub-url URL
+//! `cargo run -p bookhub-tests --bin supplier-sim -- --listen 127.0.0.1:9001 --jsonrest-hub-url URL
 //!  --ota-hub-url URL --confirm later --confirm-delay-ms 2000`
 //!
 //! Faults and settings change at run time through the control API printed at start-up.
@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use tests::sim::{Confirmation, Protocol, SimConfig, SupplierSim};
+use bookhub_tests::sim::{Confirmation, Protocol, SimConfig, SupplierSim};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
