@@ -1,6 +1,20 @@
 //! One error type for the whole API, answered as RFC 9457 `application/problem+json` with a
 //! stable `code` (and `type` built from it). 5xx answers never carry internals: those are
 //! logged once, here, where they are handled.
+//!
+//! # Error policy, per layer
+//!
+//! | layer | error type | logs? |
+//! |---|---|---|
+//! | `domain` | one small `thiserror` enum per rule set (`FieldError`, `TransitionError`, `SupplierError`) | never: it has no IO |
+//! | `adapters` | `thiserror` enums that keep their cause as a value (`StoreError`, `QueueError`, `SupplierError` from the adapters) | only what it absorbs itself (a retry, a breaker trip), never what it returns |
+//! | `mappings` | `MappingError`, `UpsertError` | never |
+//! | `jobs` | `JobError`, keeping the `SupplierError` or `StoreError` itself | once, where the worker settles the job, with the whole chain (`jobs::supplier::chain`) |
+//! | `api` | [`ApiError`] | once, here: 5xx with the cause chain (`{:#}`), 4xx not at all (the access log has them) |
+//! | the binary | `anyhow` | once, at exit |
+//!
+//! The client sees a stable `code` chosen by variant (as is `Retry-After`), never a cause's text
+//! for a 5xx. Causes are `anyhow::Error` or typed values, never strings: the log keeps all of it.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -34,6 +48,9 @@ pub enum ApiError {
     IdempotencyKeyInFlight,
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
+    /// Someone else changed the resource between our read and our write; a retry is safe.
+    #[error("the {resource} changed meanwhile; try again")]
+    ConcurrentUpdate { resource: &'static str },
     #[error("{detail}")]
     Unprocessable { code: &'static str, detail: String },
     #[error("the webhook's signature does not verify: {0}")]
@@ -47,10 +64,12 @@ pub enum ApiError {
     /// The cause is logged, never answered.
     #[error("too many requests for this API key; retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64, status: crate::rate_limit::RateLimitStatus },
+    /// The database or a dependency cannot be reached: 503 with `Retry-After`. The cause is logged.
     #[error("the service is not ready; try again shortly")]
-    Unavailable(String),
+    Unavailable(#[source] anyhow::Error),
+    /// A bug or an unexpected state: 500. The cause is logged, never answered.
     #[error("internal error")]
-    Internal(String),
+    Internal(#[source] anyhow::Error),
 }
 
 impl ApiError {
@@ -61,6 +80,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Validation(_) => "validation_failed",
+            ApiError::ConcurrentUpdate { .. } => "concurrent_update",
             ApiError::BadRequest { code, .. }
             | ApiError::Conflict { code, .. }
             | ApiError::Unprocessable { code, .. } => code,
@@ -121,7 +141,9 @@ impl ResponseError for ApiError {
             ApiError::BadRequest { .. } | ApiError::MissingIdempotencyKey | ApiError::MalformedJson(_) => {
                 StatusCode::BAD_REQUEST
             }
-            ApiError::IdempotencyKeyInFlight | ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::IdempotencyKeyInFlight | ApiError::Conflict { .. } | ApiError::ConcurrentUpdate { .. } => {
+                StatusCode::CONFLICT
+            }
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -133,7 +155,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
         if let ApiError::Internal(cause) | ApiError::Unavailable(cause) = self {
-            tracing::error!(error.cause = %cause, error.code = self.code(), "request failed");
+            tracing::error!(error.cause = format!("{cause:#}"), error.code = self.code(), "request failed");
         }
         let errors = match self {
             ApiError::Validation(errors) | ApiError::BadRequest { errors, .. } => errors.clone(),
@@ -156,9 +178,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed(allow) => {
                 response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
             }
-            ApiError::IdempotencyKeyInFlight
-            | ApiError::Conflict { code: "concurrent_update", .. }
-            | ApiError::Unavailable(_) => {
+            ApiError::IdempotencyKeyInFlight | ApiError::ConcurrentUpdate { .. } | ApiError::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
             ApiError::RateLimited { retry_after_secs, .. } => {
@@ -177,11 +197,9 @@ impl ResponseError for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict => ApiError::Conflict {
-                code: "concurrent_update",
-                detail: "the booking changed meanwhile; try again".into(),
-            },
-            other => ApiError::Internal(other.to_string()),
+            StoreError::Conflict { resource } => ApiError::ConcurrentUpdate { resource },
+            e if e.is_unavailable() => ApiError::Unavailable(e.into()),
+            e => ApiError::Internal(e.into()),
         }
     }
 }
@@ -189,4 +207,47 @@ impl From<StoreError> for ApiError {
 /// `default_service` for a resource: answers 405 naming the methods it does take.
 pub fn method_not_allowed(allow: &'static str) -> actix_web::Route {
     actix_web::web::route().to(move || async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allow)) })
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::MessageBody;
+
+    use super::*;
+
+    fn answer(error: ApiError) -> (StatusCode, Option<String>, serde_json::Value) {
+        let response = error.error_response();
+        let status = response.status();
+        let retry_after = response.headers().get(header::RETRY_AFTER).map(|v| v.to_str().unwrap().to_owned());
+        let body = response.into_body().try_into_bytes().unwrap();
+        (status, retry_after, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[test]
+    fn a_concurrent_update_names_its_resource_and_asks_for_a_retry() {
+        let (status, retry_after, problem) = answer(StoreError::Conflict { resource: "webhook event" }.into());
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(retry_after.as_deref(), Some("1"));
+        assert_eq!(problem["code"], "concurrent_update");
+        assert_eq!(problem["detail"], "the webhook event changed meanwhile; try again");
+    }
+
+    #[test]
+    fn an_unreachable_database_is_503_and_a_bug_is_500_without_its_cause() {
+        let (status, retry_after, problem) = answer(StoreError::Sqlx(sqlx::Error::PoolTimedOut).into());
+        assert_eq!((status, retry_after.as_deref()), (StatusCode::SERVICE_UNAVAILABLE, Some("1")));
+        assert_eq!(problem["code"], "unavailable");
+
+        let corrupt = StoreError::corrupt("bookings/bk_1".into(), "secret guest data in the cause");
+        let (status, retry_after, problem) = answer(corrupt.into());
+        assert_eq!((status, retry_after), (StatusCode::INTERNAL_SERVER_ERROR, None));
+        assert!(!problem.to_string().contains("secret"), "{problem}");
+    }
+
+    #[test]
+    fn other_conflicts_do_not_ask_for_a_retry() {
+        let (status, retry_after, _) =
+            answer(ApiError::Conflict { code: "not_cancellable", detail: "already cancelled".into() });
+        assert_eq!((status, retry_after), (StatusCode::CONFLICT, None));
+    }
 }

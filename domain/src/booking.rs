@@ -1,9 +1,6 @@
 //! Bookings: the validated request to book ([`NewBooking`]), the stored [`Booking`] and its
 //! state machine ([`BookingStatus::apply`]).
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -202,39 +199,19 @@ fn parse_guest(v: &mut Violations, at: &str, g: &GuestDraft, lead: bool) -> Opti
     Some(Guest { first_name: first_name?.to_owned(), last_name: last_name?.to_owned(), email })
 }
 
-/// Where a booking stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BookingStatus {
-    Pending,
-    Confirmed,
-    Rejected,
-    Failed,
-    CancellationPending,
-    Cancelled,
+crate::code_enum! {
+    /// Where a booking stands.
+    pub enum BookingStatus ("booking status") {
+        Pending = "pending",
+        Confirmed = "confirmed",
+        Rejected = "rejected",
+        Failed = "failed",
+        CancellationPending = "cancellation_pending",
+        Cancelled = "cancelled",
+    }
 }
 
 impl BookingStatus {
-    pub const ALL: &'static [BookingStatus] = &[
-        BookingStatus::Pending,
-        BookingStatus::Confirmed,
-        BookingStatus::Rejected,
-        BookingStatus::Failed,
-        BookingStatus::CancellationPending,
-        BookingStatus::Cancelled,
-    ];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            BookingStatus::Pending => "pending",
-            BookingStatus::Confirmed => "confirmed",
-            BookingStatus::Rejected => "rejected",
-            BookingStatus::Failed => "failed",
-            BookingStatus::CancellationPending => "cancellation_pending",
-            BookingStatus::Cancelled => "cancelled",
-        }
-    }
-
     /// The state machine. Events that were already applied, or that arrive after a later state
     /// made them moot, leave the status `Unchanged` — so applying an event twice, or events
     /// out of order, is safe. Events that contradict the status are errors.
@@ -268,23 +245,6 @@ impl BookingStatus {
     /// No event moves a booking out of these.
     pub fn is_final(&self) -> bool {
         matches!(self, BookingStatus::Cancelled | BookingStatus::Rejected)
-    }
-}
-
-impl FromStr for BookingStatus {
-    type Err = crate::codes::UnknownCode;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.iter().copied().find(|st| st.as_str() == s).ok_or_else(|| crate::codes::UnknownCode {
-            kind: "BookingStatus",
-            allowed: Self::ALL.iter().map(|st| st.as_str()).collect(),
-        })
-    }
-}
-
-impl fmt::Display for BookingStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -4,6 +4,7 @@
 //! so the rest of the system only ever handles values that already obey the rules.
 
 pub mod booking;
+pub mod code_enum;
 pub mod codes;
 pub mod ids;
 pub mod money;
@@ -11,6 +12,7 @@ pub mod supplier;
 pub mod validation;
 
 pub use booking::{Booking, BookingDraft, BookingEvent, BookingStatus, NewBooking, Transition};
+pub use code_enum::UnknownCode;
 pub use codes::{Board, RoomType};
 pub use ids::{AgencyId, ApiKeyId, BookingId, SupplierCode, WebhookEventId};
 pub use money::{Currency, Money};

@@ -9,7 +9,6 @@ use std::fmt;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::ids::SupplierCode;
 use crate::money::Money;
@@ -72,30 +71,13 @@ pub struct SupplierEvent {
     pub booking: SupplierBooking,
 }
 
-/// Why a supplier refused a booking for good.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RejectionReason {
-    PriceChanged,
-    NoAvailability,
-    HotelUnknown,
-    InvalidRequest,
-}
-
-impl RejectionReason {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            RejectionReason::PriceChanged => "price_changed",
-            RejectionReason::NoAvailability => "no_availability",
-            RejectionReason::HotelUnknown => "hotel_unknown",
-            RejectionReason::InvalidRequest => "invalid_request",
-        }
-    }
-}
-
-impl fmt::Display for RejectionReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+crate::code_enum! {
+    /// Why a supplier refused a booking for good.
+    pub enum RejectionReason ("rejection reason") {
+        PriceChanged = "price_changed",
+        NoAvailability = "no_availability",
+        HotelUnknown = "hotel_unknown",
+        InvalidRequest = "invalid_request",
     }
 }
 

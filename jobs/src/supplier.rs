@@ -8,7 +8,7 @@ use adapters::store::Database;
 use adapters::store::bookings::{self, Applied, Scope};
 use adapters::suppliers::registry::Suppliers;
 use domain::supplier::SupplierBooking;
-use domain::{Booking, BookingEvent, BookingId, BookingStatus, SupplierAdapter, SupplierError};
+use domain::{Booking, BookingEvent, BookingId, BookingStatus, SupplierAdapter, SupplierCode, SupplierError};
 use mappings::{Mappings, Translator, Unmapped};
 
 /// What the supplier jobs need.
@@ -19,43 +19,52 @@ pub struct SupplierJobs {
     pub mappings: Mappings,
 }
 
-/// Why a job did not finish. A retryable error runs the job again later; the rest are bugs or
-/// outages of our own, also retried, and logged where they are handled.
+/// Why a job did not finish. Each variant keeps its cause as a value (the source chain), so the
+/// one place that logs it — the worker that settles the job — shows all of it with [`chain`].
+/// A retryable error runs the job again later; the rest are bugs or outages of our own, also
+/// retried; [`JobError::is_permanent`] ones are given up at once.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    #[error("the supplier is unavailable ({0}); trying again later")]
-    SupplierUnavailable(String, Option<Duration>),
-    #[error("store: {0}")]
+    /// A transient failure or an open breaker; the supplier may have said when to come back.
+    #[error("the supplier is unavailable; trying again later")]
+    SupplierUnavailable(#[source] SupplierError),
+    #[error("the store failed")]
     Store(#[from] adapters::store::StoreError),
-    #[error("mappings: {0}")]
+    #[error("the mapping tables could not be read")]
     Mappings(#[from] mappings::MappingError),
-    #[error("the cancellation was refused: {0}")]
-    CancelRefused(String),
+    /// The supplier refused the cancellation for good.
+    #[error("the supplier refused the cancellation")]
+    CancelRefused(#[source] SupplierError),
+    /// The booking's supplier is not configured in this process.
+    #[error("supplier {0} is not configured")]
+    SupplierNotConfigured(SupplierCode),
 }
 
 impl JobError {
     /// Retrying cannot help: the job is given up at once (and listed as dead).
     pub fn is_permanent(&self) -> bool {
-        matches!(self, JobError::CancelRefused(_))
+        matches!(self, JobError::CancelRefused(_) | JobError::SupplierNotConfigured(_))
     }
-}
 
-impl JobError {
     /// How long the supplier asked us to wait, when it did.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            JobError::SupplierUnavailable(_, after) => *after,
+            JobError::SupplierUnavailable(SupplierError::Transient { retry_after, .. }) => *retry_after,
             _ => None,
         }
     }
 }
 
-fn unavailable(error: SupplierError) -> JobError {
-    let after = match &error {
-        SupplierError::Transient { retry_after, .. } => *retry_after,
-        _ => None,
-    };
-    JobError::SupplierUnavailable(error.to_string(), after)
+/// An error and its sources on one line (`a: b: c`), for the log line that handles it.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
 }
 
 /// The booking event a supplier's report means, through the mapping tables.
@@ -127,7 +136,9 @@ impl SupplierJobs {
             Err(SupplierError::Rejected(rejection)) => {
                 BookingEvent::SupplierRejected { reason: format!("{}: {}", rejection.reason, rejection.detail) }
             }
-            Err(e @ (SupplierError::Transient { .. } | SupplierError::CircuitOpen)) => return Err(unavailable(e)),
+            Err(e @ (SupplierError::Transient { .. } | SupplierError::CircuitOpen)) => {
+                return Err(JobError::SupplierUnavailable(e));
+            }
             Err(e @ (SupplierError::Permanent(_) | SupplierError::NotFound)) => {
                 BookingEvent::SubmissionFailed { reason: e.to_string() }
             }
@@ -146,7 +157,7 @@ impl SupplierJobs {
     /// The last attempt to submit failed: the booking becomes `failed`, with the reason, for the
     /// agency and staff to see (a retried job can still book it).
     pub async fn give_up_submitting(&self, id: &BookingId, error: &JobError) -> Result<(), JobError> {
-        self.apply(id, BookingEvent::SubmissionFailed { reason: format!("gave up: {error}") }).await?;
+        self.apply(id, BookingEvent::SubmissionFailed { reason: format!("gave up: {}", chain(error)) }).await?;
         Ok(())
     }
 
@@ -162,7 +173,7 @@ impl SupplierJobs {
             return Ok(());
         };
         let Some(adapter) = self.suppliers.get(&booking.details.supplier) else {
-            return Err(JobError::CancelRefused(format!("supplier {} is not configured", booking.details.supplier)));
+            return Err(JobError::SupplierNotConfigured(booking.details.supplier));
         };
         match adapter.cancel(reference).await {
             // Unknown at the supplier: there is nothing left to cancel.
@@ -170,8 +181,10 @@ impl SupplierJobs {
                 self.apply(id, BookingEvent::SupplierCancelled).await?;
                 Ok(())
             }
-            Err(e @ (SupplierError::Transient { .. } | SupplierError::CircuitOpen)) => Err(unavailable(e)),
-            Err(e) => Err(JobError::CancelRefused(e.to_string())),
+            Err(e @ (SupplierError::Transient { .. } | SupplierError::CircuitOpen)) => {
+                Err(JobError::SupplierUnavailable(e))
+            }
+            Err(e) => Err(JobError::CancelRefused(e)),
         }
     }
 }

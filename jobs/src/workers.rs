@@ -17,7 +17,7 @@ use apalis_sqlite::{Config as SqliteConfig, SqliteStorage};
 use rand::Rng;
 use tokio::task::JoinHandle;
 
-use crate::supplier::{JobError, SupplierJobs};
+use crate::supplier::{JobError, SupplierJobs, chain};
 use crate::{CancelBooking, ProcessWebhook, SubmitBooking};
 
 /// How the workers run.
@@ -225,11 +225,11 @@ impl Runner {
     ) -> Result<(), BoxDynError> {
         let Err(error) = result else { return Ok(()) };
         if error.is_permanent() || attempt.current() >= queue::MAX_ATTEMPTS {
-            tracing::error!(queue = queue.name(), attempt = attempt.current(), error = %error, "job given up");
+            tracing::error!(queue = queue.name(), attempt = attempt.current(), error = %chain(&error), "job given up");
             return Err(AbortError::new(error).into());
         }
         let delay = self.backoff(attempt.current(), error.retry_after());
-        tracing::warn!(queue = queue.name(), attempt = attempt.current(), retry_in_ms = delay.as_millis() as u64, error = %error, "job failed; retrying later");
+        tracing::warn!(queue = queue.name(), attempt = attempt.current(), retry_in_ms = delay.as_millis() as u64, error = %chain(&error), "job failed; retrying later");
         if let Err(e) = queue::retry_later(self.jobs.db.pool(), &id.to_string(), delay).await {
             tracing::error!(queue = queue.name(), error = %e, "could not reschedule a failed job; it runs again at once");
         }

@@ -14,31 +14,16 @@ use domain::supplier::{SupplierBookingRequest, SupplierGuest, SupplierRoom};
 use domain::{Board, BookingStatus, RoomType, SupplierCode};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Set};
-use serde::{Deserialize, Serialize};
 
 pub mod entity;
 pub mod seeds;
 
-/// What a code is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CodeKind {
-    RoomType,
-    Board,
-    Status,
-}
-
-impl CodeKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            CodeKind::RoomType => "room_type",
-            CodeKind::Board => "board",
-            CodeKind::Status => "status",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [CodeKind::RoomType, CodeKind::Board, CodeKind::Status].into_iter().find(|k| k.as_str() == s)
+domain::code_enum! {
+    /// What a code is.
+    pub enum CodeKind ("code kind") {
+        RoomType = "room_type",
+        Board = "board",
+        Status = "status",
     }
 }
 
@@ -125,7 +110,7 @@ impl Mappings {
         let rows = entity::Entity::find().filter(entity::Column::Supplier.eq(supplier.as_str())).all(&self.db).await?;
         let translator = Arc::new(Translator::from_rows(
             supplier.clone(),
-            rows.into_iter().filter_map(|r| Some((CodeKind::parse(&r.kind)?, r.supplier_code, r.bookhub_code))),
+            rows.into_iter().filter_map(|r| Some((r.kind.parse::<CodeKind>().ok()?, r.supplier_code, r.bookhub_code))),
         ));
         self.cache.write().expect("never poisoned").insert(supplier.clone(), (Instant::now(), translator.clone()));
         Ok(translator)

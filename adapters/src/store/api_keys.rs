@@ -1,51 +1,18 @@
 //! API keys, stored only as hashes of the secret.
 
-use std::fmt;
-use std::str::FromStr;
-
 use domain::{AgencyId, ApiKeyId};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use super::entities::api_key;
-use super::{Database, StoreError};
+use super::{Database, StoreError, Stored};
 
-/// What a key may do: an agency books for itself; staff, finance and admin work across agencies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    Agency,
-    Staff,
-    Finance,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Role::Agency => "agency",
-            Role::Staff => "staff",
-            Role::Finance => "finance",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl FromStr for Role {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "agency" => Ok(Role::Agency),
-            "staff" => Ok(Role::Staff),
-            "finance" => Ok(Role::Finance),
-            "admin" => Ok(Role::Admin),
-            other => Err(format!("unknown role {other:?}; expected agency, staff, finance or admin")),
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+domain::code_enum! {
+    /// What a key may do: an agency books for itself; staff, finance and admin work across agencies.
+    pub enum Role ("role") {
+        Agency = "agency",
+        Staff = "staff",
+        Finance = "finance",
+        Admin = "admin",
     }
 }
 
@@ -81,15 +48,10 @@ pub async fn find_by_hash(db: &Database, key_hash: &str) -> Result<Option<ApiKey
     let Some(m) = api_key::Entity::find().filter(api_key::Column::KeyHash.eq(key_hash)).one(db.orm()).await? else {
         return Ok(None);
     };
-    let corrupt = |e: String| StoreError::Corrupt(format!("api_keys/{}", m.id), e);
+    let row = || format!("api_keys/{}", m.id);
     Ok(Some(ApiKeyRecord {
-        id: m.id.parse().map_err(|e: domain::ids::InvalidId| corrupt(e.to_string()))?,
-        role: m.role.parse().map_err(corrupt)?,
-        agency_id: m
-            .agency_id
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(|e: domain::ids::InvalidId| corrupt(e.to_string()))?,
+        id: m.id.parse().stored(&row)?,
+        role: m.role.parse().stored(&row)?,
+        agency_id: m.agency_id.as_deref().map(str::parse).transpose().stored(&row)?,
     }))
 }

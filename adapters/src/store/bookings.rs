@@ -8,7 +8,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Se
 
 use super::entities::booking;
 use super::queue::{self, EnqueuedJob};
-use super::{Database, Pool, StoreError, with_pool};
+use super::{Database, Pool, StoreError, Stored, with_pool};
 
 /// Whose bookings a caller may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,7 +175,7 @@ pub async fn apply_event(
             });
         }
     }
-    Err(StoreError::Conflict)
+    Err(StoreError::Conflict { resource: "booking" })
 }
 
 /// Writes the booking's status, reason and reference if the row is still at
@@ -235,19 +235,19 @@ pub(crate) fn rooms_json(rooms: &[Room]) -> serde_json::Value {
 }
 
 fn from_model(m: booking::Model) -> Result<Booking, StoreError> {
-    let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("bookings/{}", m.id), e.to_string());
-    let currency: Currency = m.currency.parse().map_err(|e| corrupt(&e))?;
+    let row = || format!("bookings/{}", m.id);
+    let currency: Currency = m.currency.parse().stored(&row)?;
     Ok(Booking {
-        id: m.id.parse().map_err(|e| corrupt(&e))?,
-        agency_id: m.agency_id.parse().map_err(|e| corrupt(&e))?,
-        status: m.status.parse().map_err(|e| corrupt(&e))?,
+        id: m.id.parse().stored(&row)?,
+        agency_id: m.agency_id.parse().stored(&row)?,
+        status: m.status.parse().stored(&row)?,
         details: NewBooking {
-            supplier: m.supplier.parse().map_err(|e| corrupt(&e))?,
+            supplier: m.supplier.parse().stored(&row)?,
             hotel_code: m.hotel_code.clone(),
             check_in: m.check_in,
             check_out: m.check_out,
-            rooms: serde_json::from_value(m.rooms.clone()).map_err(|e| corrupt(&e))?,
-            total: Money::from_minor_units(m.total_minor, currency).map_err(|e| corrupt(&e))?,
+            rooms: serde_json::from_value(m.rooms.clone()).stored(&row)?,
+            total: Money::from_minor_units(m.total_minor, currency).stored(&row)?,
             client_reference: m.client_reference.clone(),
         },
         supplier_reference: m.supplier_reference.clone(),

@@ -170,18 +170,18 @@ async fn write<W: GroupWrite>(pool: &Pool, items: &[W::Item]) -> Vec<Result<W::O
         Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
         Err(e) if items.len() == 1 || !matches!(e, StoreError::Sqlx(sqlx::Error::Database(_))) => {
             tracing::error!(intake = W::NAME, error = %e, batch.size = items.len(), "intake write failed");
-            let message = e.to_string();
-            items.iter().map(|_| Err(StoreError::Batch(message.clone()))).collect()
+            let cause = std::sync::Arc::new(e);
+            items.iter().map(|_| Err(StoreError::Batch(cause.clone()))).collect()
         }
         Err(e) => {
             tracing::warn!(intake = W::NAME, error = %e, batch.size = items.len(), "batched write failed; writing items one by one");
             let mut outcomes = Vec::with_capacity(items.len());
             for item in items {
                 outcomes.push(match W::write_batch(pool, std::slice::from_ref(item)).await {
-                    Ok(mut one) => one.pop().ok_or_else(|| StoreError::Batch("no outcome for the item".into())),
+                    Ok(mut one) => one.pop().ok_or(StoreError::NoOutcome),
                     Err(e) => {
                         tracing::error!(intake = W::NAME, error = %e, batch.size = 1, "intake write failed");
-                        Err(StoreError::Batch(e.to_string()))
+                        Err(StoreError::Batch(std::sync::Arc::new(e)))
                     }
                 });
             }

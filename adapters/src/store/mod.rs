@@ -19,26 +19,78 @@ pub mod queue;
 pub mod webhook_intake;
 pub mod webhooks;
 
-/// What can go wrong in the store. Callers map these to their own errors; none is shown raw
-/// to an API client.
+/// What can go wrong in the store. Every variant keeps its cause as a value, so the caller
+/// that handles it can log the whole chain; callers map these to their own errors and none is
+/// shown raw to an API client.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Orm(#[from] sea_orm::DbErr),
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
-    #[error("queue error: {0}")]
-    Queue(String),
-    #[error("stored row {0} does not parse: {1}")]
-    Corrupt(String, String),
-    #[error("the row changed meanwhile; try again")]
-    Conflict,
+    #[error("job queue error: {0}")]
+    Queue(#[from] QueueError),
+    /// A stored row that bookhub wrote no longer parses: a bug or a hand edit, never retried.
+    #[error("stored row {row} does not parse: {cause}")]
+    Corrupt { row: String, cause: Box<dyn std::error::Error + Send + Sync> },
+    /// Someone else changed the row between our read and our write; trying again is safe.
+    #[error("the {resource} changed meanwhile; try again")]
+    Conflict { resource: &'static str },
+    /// A group-commit batch failed as a whole; every item in it carries the same cause.
     #[error("batched write failed: {0}")]
-    Batch(String),
+    Batch(#[source] std::sync::Arc<StoreError>),
+    #[error("the batched write returned no outcome for an item")]
+    NoOutcome,
     #[error("the database writer has stopped")]
     WriterGone,
     #[error("unsupported database url (expected sqlite:// or postgres://)")]
     UnsupportedUrl,
+}
+
+impl StoreError {
+    /// The row `table/id` does not parse as what bookhub wrote.
+    pub fn corrupt(row: String, cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        StoreError::Corrupt { row, cause: cause.into() }
+    }
+
+    /// The database could not be reached or is overloaded, rather than refusing the data:
+    /// worth a 503 and a retry, not a 500.
+    pub fn is_unavailable(&self) -> bool {
+        let sqlx = match self {
+            StoreError::Sqlx(e) => Some(e),
+            StoreError::Orm(sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)))
+            | StoreError::Orm(sea_orm::DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e)))
+            | StoreError::Orm(sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(e))) => Some(&**e),
+            StoreError::Batch(inner) => return inner.is_unavailable(),
+            StoreError::WriterGone => return true,
+            _ => None,
+        };
+        matches!(
+            sqlx,
+            Some(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_))
+        ) || matches!(self, StoreError::Orm(sea_orm::DbErr::ConnectionAcquire(_)))
+    }
+}
+
+/// Reading back a value bookhub stored: one that does not parse is [`StoreError::Corrupt`],
+/// naming its row (`table/id`) and keeping the parse error.
+pub(crate) trait Stored<T> {
+    fn stored(self, row: &impl Fn() -> String) -> Result<T, StoreError>;
+}
+
+impl<T, E: Into<Box<dyn std::error::Error + Send + Sync>>> Stored<T> for Result<T, E> {
+    fn stored(self, row: &impl Fn() -> String) -> Result<T, StoreError> {
+        self.map_err(|e| StoreError::corrupt(row(), e))
+    }
+}
+
+/// The job queue (apalis) refused an operation.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error(transparent)]
+    Postgres(#[from] apalis_postgres::Error),
+    #[error(transparent)]
+    Sqlite(#[from] apalis_sqlite::Error),
 }
 
 /// The raw pool behind sea-orm, for statements that must share a transaction with the queue.

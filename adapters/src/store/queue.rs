@@ -6,7 +6,7 @@ use apalis_core::task::builder::TaskBuilder;
 use sqlx::sqlite::SqlitePoolOptions;
 use sqlx::{PgConnection, SqliteConnection};
 
-use super::{Pool, StoreError};
+use super::{Pool, QueueError, StoreError};
 
 /// A job to enqueue: its queue, its JSON payload, and a key unique per queue so that the same
 /// logical job can never be queued twice.
@@ -34,16 +34,15 @@ pub(crate) const POSTGRES_INSERT_FROM_FRESH: &str = "\
 
 /// Creates or upgrades the queue's tables.
 pub(crate) async fn setup(pool: &Pool) -> Result<(), StoreError> {
-    let queue_err = |e: apalis_postgres::Error| StoreError::Queue(e.to_string());
     match pool {
-        Pool::Postgres(p) => apalis_postgres::PostgresStorage::setup(p).await.map_err(queue_err),
+        Pool::Postgres(p) => Ok(apalis_postgres::PostgresStorage::setup(p).await.map_err(QueueError::from)?),
         Pool::Sqlite(p) => {
             // apalis's setup turns `synchronous` off on the connection it runs on; give it a
             // connection of its own so bookhub's connections keep fully synchronous commits.
             let own = SqlitePoolOptions::new().max_connections(1).connect_with((*p.connect_options()).clone()).await?;
             let result = apalis_sqlite::SqliteStorage::setup(&own).await;
             own.close().await;
-            result.map_err(|e| StoreError::Queue(e.to_string()))
+            Ok(result.map_err(QueueError::from)?)
         }
     }
 }
@@ -51,7 +50,7 @@ pub(crate) async fn setup(pool: &Pool) -> Result<(), StoreError> {
 pub(crate) async fn push_postgres(conn: &mut PgConnection, jobs: &[EnqueuedJob]) -> Result<(), StoreError> {
     for queue in distinct_queues(jobs) {
         let tasks = jobs.iter().filter(|j| j.queue == queue).map(task).collect();
-        apalis_postgres::queries::push_tasks(conn, queue, tasks).await.map_err(|e| StoreError::Queue(e.to_string()))?;
+        apalis_postgres::queries::push_tasks(conn, queue, tasks).await.map_err(QueueError::from)?;
     }
     Ok(())
 }
@@ -59,7 +58,7 @@ pub(crate) async fn push_postgres(conn: &mut PgConnection, jobs: &[EnqueuedJob])
 pub(crate) async fn push_sqlite(conn: &mut SqliteConnection, jobs: &[EnqueuedJob]) -> Result<(), StoreError> {
     for queue in distinct_queues(jobs) {
         let tasks: Vec<_> = jobs.iter().filter(|j| j.queue == queue).map(task).collect();
-        apalis_sqlite::queries::push_tasks(conn, queue, &tasks).await.map_err(|e| StoreError::Queue(e.to_string()))?;
+        apalis_sqlite::queries::push_tasks(conn, queue, &tasks).await.map_err(QueueError::from)?;
     }
     Ok(())
 }

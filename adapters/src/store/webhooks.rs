@@ -11,76 +11,37 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::entities::webhook_event;
 use super::queue::EnqueuedJob;
-use super::{Database, Pool, StoreError, with_pool};
+use super::{Database, Pool, StoreError, Stored, with_pool};
 
-/// How a request's signature check ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verification {
-    Verified,
-    UnknownSupplier,
-    MissingHeader,
-    StaleTimestamp,
-    BadSignature,
-    Malformed,
-}
-
-impl Verification {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Verification::Verified => "verified",
-            Verification::UnknownSupplier => "unknown_supplier",
-            Verification::MissingHeader => "missing_header",
-            Verification::StaleTimestamp => "stale_timestamp",
-            Verification::BadSignature => "bad_signature",
-            Verification::Malformed => "malformed",
-        }
+domain::code_enum! {
+    /// How a request's signature check ended.
+    pub enum Verification ("verification") {
+        Verified = "verified",
+        UnknownSupplier = "unknown_supplier",
+        MissingHeader = "missing_header",
+        StaleTimestamp = "stale_timestamp",
+        BadSignature = "bad_signature",
+        Malformed = "malformed",
     }
 }
 
-/// Where a logged request stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EventStatus {
-    /// Refused at the door (unknown supplier, bad signature, malformed); nothing processed.
-    Rejected,
-    /// A repeat of a message already taken; not processed again.
-    Duplicate,
-    /// Taken; its processing job is queued.
-    Queued,
-    /// Applied to its booking (which may have changed nothing: a repeat or a late event).
-    Applied,
-    /// Its booking is unknown; kept for a replay.
-    Parked,
-    /// A supplier code has no mapping; processed again when staff add it.
-    NeedsMapping,
-    /// Does not apply to its booking's status (e.g. a rejection after confirmation).
-    Ignored,
-}
-
-impl EventStatus {
-    pub const ALL: &'static [EventStatus] = &[
-        EventStatus::Rejected,
-        EventStatus::Duplicate,
-        EventStatus::Queued,
-        EventStatus::Applied,
-        EventStatus::Parked,
-        EventStatus::NeedsMapping,
-        EventStatus::Ignored,
-    ];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            EventStatus::Rejected => "rejected",
-            EventStatus::Duplicate => "duplicate",
-            EventStatus::Queued => "queued",
-            EventStatus::Applied => "applied",
-            EventStatus::Parked => "parked",
-            EventStatus::NeedsMapping => "needs_mapping",
-            EventStatus::Ignored => "ignored",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|st| st.as_str() == s)
+domain::code_enum! {
+    /// Where a logged request stands.
+    pub enum EventStatus ("webhook event status") {
+        /// Refused at the door (unknown supplier, bad signature, malformed); nothing processed.
+        Rejected = "rejected",
+        /// A repeat of a message already taken; not processed again.
+        Duplicate = "duplicate",
+        /// Taken; its processing job is queued.
+        Queued = "queued",
+        /// Applied to its booking (which may have changed nothing: a repeat or a late event).
+        Applied = "applied",
+        /// Its booking is unknown; kept for a replay.
+        Parked = "parked",
+        /// A supplier code has no mapping; processed again when staff add it.
+        NeedsMapping = "needs_mapping",
+        /// Does not apply to its booking's status (e.g. a rejection after confirmation).
+        Ignored = "ignored",
     }
 }
 
@@ -117,8 +78,8 @@ pub struct WebhookEvent {
     pub id: WebhookEventId,
     pub supplier: String,
     pub event_id: Option<String>,
-    pub verification: String,
-    pub status: String,
+    pub verification: Verification,
+    pub status: EventStatus,
     pub detail: Option<String>,
     pub missing_codes: Option<serde_json::Value>,
     pub booking_id: Option<String>,
@@ -141,14 +102,13 @@ impl WebhookEvent {
 }
 
 fn from_model(m: webhook_event::Model) -> Result<WebhookEvent, StoreError> {
+    let row = || format!("webhook_events/{}", m.id);
     Ok(WebhookEvent {
-        id: m.id.parse().map_err(|e: domain::ids::InvalidId| {
-            StoreError::Corrupt(format!("webhook_events/{}", m.id), e.to_string())
-        })?,
+        id: m.id.parse().stored(&row)?,
+        verification: m.verification.parse().stored(&row)?,
+        status: m.status.parse().stored(&row)?,
         supplier: m.supplier,
         event_id: m.event_id,
-        verification: m.verification,
-        status: m.status,
         detail: m.detail,
         missing_codes: m.missing_codes,
         booking_id: m.booking_id,
@@ -291,7 +251,7 @@ pub async fn replay(
 ) -> Result<Replay, StoreError> {
     let Some(mut event) = find(db, id).await? else { return Ok(Replay::NotFound) };
     let waiting = [EventStatus::Queued, EventStatus::Parked, EventStatus::NeedsMapping];
-    if !waiting.iter().any(|st| st.as_str() == event.status) {
+    if !waiting.contains(&event.status) {
         return Ok(Replay::NotWaiting(event));
     }
     let replays = event.replays + 1;
@@ -306,13 +266,13 @@ pub async fn replay(
             .push(" AND replays = ")
             .push_bind(event.replays);
         if qb.build().execute(&mut *tx).await?.rows_affected() == 0 {
-            return Err(StoreError::Conflict);
+            return Err(StoreError::Conflict { resource: "webhook event" });
         }
         super::bookings::PushJobs::push(&mut *tx, &[job(replays)]).await?;
         tx.commit().await?;
         Ok::<(), StoreError>(())
     })?;
-    event.status = EventStatus::Queued.as_str().to_owned();
+    event.status = EventStatus::Queued;
     event.replays = replays;
     Ok(Replay::Queued(event))
 }

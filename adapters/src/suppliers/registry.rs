@@ -15,21 +15,12 @@ use super::resilience::{ResilienceSettings, Resilient, SupplierHealth};
 use super::sandbox::SandboxAdapter;
 use super::{http_client, signing::StandardKey};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SupplierKind {
-    Jsonrest,
-    Ota,
-    Sandbox,
-}
-
-impl SupplierKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            SupplierKind::Jsonrest => "jsonrest",
-            SupplierKind::Ota => "ota",
-            SupplierKind::Sandbox => "sandbox",
-        }
+domain::code_enum! {
+    /// A supplier protocol bookhub speaks.
+    pub enum SupplierKind ("supplier kind") {
+        Jsonrest = "jsonrest",
+        Ota = "ota",
+        Sandbox = "sandbox",
     }
 }
 

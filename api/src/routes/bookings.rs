@@ -204,7 +204,7 @@ pub async fn create(
     let now = adapters::store::now();
     let booking = Booking::accept(agency.clone(), details, now);
     let response_body =
-        serde_json::to_string(&BookingView::from(&booking)).map_err(|e| ApiError::Internal(e.to_string()))?;
+        serde_json::to_string(&BookingView::from(&booking)).map_err(|e| ApiError::Internal(e.into()))?;
     let item = IntakeItem {
         submit_job: SubmitBooking::for_booking(&booking),
         idempotency: IdempotencyRecord {
@@ -224,7 +224,7 @@ pub async fn create(
         IntakeOutcome::KeyTaken => {
             let first = idempotency::first_response(&state.db, agency, &key, &request_hash).await?;
             let id: BookingId = serde_json::from_str::<BookingRef>(&first.body)
-                .map_err(|e| ApiError::Internal(format!("stored response: {e}")))?
+                .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("a stored response does not parse")))?
                 .id;
             Ok(booking_response(first.status, &id, first.body, true))
         }
@@ -269,7 +269,7 @@ pub async fn get(
     let scope = caller.booking_scope()?;
     let id: BookingId = id.parse().map_err(|_| ApiError::NotFound("booking"))?;
     let booking = bookings::find(&state.db, &scope, &id).await?.ok_or(ApiError::NotFound("booking"))?;
-    let body = serde_json::to_vec(&BookingView::from(&booking)).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let body = serde_json::to_vec(&BookingView::from(&booking)).map_err(|e| ApiError::Internal(e.into()))?;
     let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..32]);
     if if_none_match(&req, &etag) {
         return Ok(HttpResponse::NotModified()

@@ -25,10 +25,14 @@ pub async fn healthz() -> HttpResponse {
     (status = 503, description = "Not ready", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.db.ping().await.map_err(|e| ApiError::Unavailable(format!("database: {e}")))?;
-    let pending = state.db.pending_migrations().await.map_err(|e| ApiError::Unavailable(format!("migrations: {e}")))?;
+    state.db.ping().await.map_err(|e| ApiError::Unavailable(anyhow::Error::new(e).context("database")))?;
+    let pending = state
+        .db
+        .pending_migrations()
+        .await
+        .map_err(|e| ApiError::Unavailable(anyhow::Error::new(e).context("migrations")))?;
     if pending > 0 {
-        return Err(ApiError::Unavailable(format!("{pending} migration(s) not applied")));
+        return Err(ApiError::Unavailable(anyhow::anyhow!("{pending} migration(s) not applied")));
     }
     Ok(HttpResponse::Ok().json(Health { status: "ok" }))
 }

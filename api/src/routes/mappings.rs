@@ -61,7 +61,7 @@ pub async fn put(
     if !state.suppliers.contains(&code) {
         return Err(ApiError::NotFound("supplier"));
     }
-    let kind_code = CodeKind::parse(&kind).ok_or(ApiError::NotFound("mapping kind"))?;
+    let kind_code = kind.parse::<CodeKind>().map_err(|_| ApiError::NotFound("mapping kind"))?;
     if supplier_code.is_empty() || supplier_code.len() > 100 || supplier_code.chars().any(char::is_control) {
         return Err(ApiError::Unprocessable {
             code: "invalid_code",
@@ -74,13 +74,13 @@ pub async fn put(
             code: "unknown_code",
             detail: format!("{bookhub_code} is not one of bookhub's {kind} codes"),
         },
-        UpsertError::Store(e) => ApiError::Internal(e.to_string()),
+        UpsertError::Store(e) => ApiError::Internal(e.into()),
     })?;
     let waiting = webhooks::needing_mapping(&state.db, &code).await?;
     for id in &waiting {
         // A message replayed meanwhile by someone else is on its way already.
         match webhooks::replay(&state.db, id, |n| ProcessWebhook::for_event(id, n)).await {
-            Ok(_) | Err(adapters::store::StoreError::Conflict) => {}
+            Ok(_) | Err(adapters::store::StoreError::Conflict { .. }) => {}
             Err(e) => return Err(e.into()),
         }
     }

@@ -45,8 +45,8 @@ impl From<&WebhookEvent> for WebhookEventView {
             id: e.id.to_string(),
             supplier: e.supplier.clone(),
             event_id: e.event_id.clone(),
-            verification: e.verification.clone(),
-            status: e.status.clone(),
+            verification: e.verification.to_string(),
+            status: e.status.to_string(),
             detail: e.detail.clone(),
             missing_codes: e.missing_codes.clone(),
             booking_id: e.booking_id.clone(),
@@ -119,9 +119,7 @@ pub async fn list(
     let status = params
         .status
         .as_deref()
-        .map(|s| {
-            EventStatus::parse(s).ok_or_else(|| ApiError::bad_request("invalid_status", format!("status: unknown {s}")))
-        })
+        .map(|s| s.parse::<EventStatus>().map_err(|e| ApiError::bad_request("invalid_status", format!("status: {e}"))))
         .transpose()?;
     if params.supplier.as_deref().is_some_and(|s| s.len() > 64 || s.chars().any(char::is_control)) {
         return Err(ApiError::bad_request("invalid_supplier", "supplier: not a supplier code"));
