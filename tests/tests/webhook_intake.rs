@@ -1,6 +1,6 @@
 //! The webhook intake: verified messages logged and queued by a group commit.
 
-use adapters::store::intake::IntakeConfig;
+use adapters::store::group_commit::IntakeConfig;
 use adapters::store::queue::{self, EnqueuedJob};
 use adapters::store::webhook_intake::{VerifiedWebhook, WebhookIntake};
 use adapters::store::webhooks::{ReceivedWebhook, Recorded};

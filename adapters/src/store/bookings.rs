@@ -7,7 +7,7 @@ use domain::{
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 
 use super::entities::booking;
-use super::queue::{self, EnqueuedJob};
+use super::queue::{EnqueuedJob, PushJobs};
 use super::{Database, Pool, StoreError, Stored, with_pool};
 
 /// Whose bookings a caller may see.
@@ -210,23 +210,6 @@ async fn update_with_jobs(
         tx.commit().await?;
         Ok(true)
     })
-}
-
-/// Queues jobs on whichever backend the transaction belongs to.
-pub(crate) trait PushJobs {
-    async fn push(&mut self, jobs: &[EnqueuedJob]) -> Result<(), StoreError>;
-}
-
-impl PushJobs for sqlx::PgConnection {
-    async fn push(&mut self, jobs: &[EnqueuedJob]) -> Result<(), StoreError> {
-        queue::push_postgres(self, jobs).await
-    }
-}
-
-impl PushJobs for sqlx::SqliteConnection {
-    async fn push(&mut self, jobs: &[EnqueuedJob]) -> Result<(), StoreError> {
-        queue::push_sqlite(self, jobs).await
-    }
 }
 
 /// The row's JSON form of the rooms (bookhub's codes; guests' names and emails).

@@ -11,10 +11,11 @@ use sqlx::{PgPool, SqlitePool};
 
 pub mod agencies;
 pub mod api_keys;
+pub mod booking_intake;
 pub mod bookings;
 pub mod entities;
+pub mod group_commit;
 pub mod idempotency;
-pub mod intake;
 pub mod queue;
 pub mod webhook_intake;
 pub mod webhooks;

@@ -3,6 +3,7 @@
 //! a commit and the queue.
 
 use apalis_core::task::builder::TaskBuilder;
+use sqlx::query_builder::Separated;
 use sqlx::sqlite::SqlitePoolOptions;
 use sqlx::{PgConnection, SqliteConnection};
 
@@ -24,13 +25,45 @@ fn task(job: &EnqueuedJob) -> apalis_core::task::Task<Vec<u8>> {
 /// Runs of a job before it is given up (apalis's default for tasks built with defaults).
 pub const MAX_ATTEMPTS: usize = 25;
 
+/// The columns a batch statement's `input` rows carry for their job, in the order
+/// [`bind_fresh_job`] binds them; [`postgres_insert_from_fresh`] reads them back.
+pub(crate) const FRESH_JOB_COLUMNS: &str = "job_id, job_type, job, job_key";
+
+/// Binds `job` as the [`FRESH_JOB_COLUMNS`] of one `input` row.
+pub(crate) fn bind_fresh_job(row: &mut Separated<'_, sqlx::Postgres, &'static str>, job: &EnqueuedJob) {
+    row.push_bind(ulid::Ulid::new().to_string())
+        .push_bind(job.queue)
+        .push_bind(job.payload.clone())
+        .push_bind(job.idempotency_key.clone());
+}
+
 /// A statement that queues one apalis job per row of a CTE named `fresh`, whose
-/// columns `job_id`, `job_type`, `job` and `job_key` carry the task. It writes what
-/// `apalis_postgres::queries::push_tasks` writes for a task built with defaults (pending, 25
-/// attempts, priority 0, no metadata, due now); a test holds the two side by side.
-pub(crate) const POSTGRES_INSERT_FROM_FRESH: &str = "\
-    INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata, idempotency_key) \
-    SELECT job_id, job_type, job, 'Pending', 0, 25, now(), 0, ''::hstore, job_key FROM fresh";
+/// [`FRESH_JOB_COLUMNS`] carry the task. It writes what `apalis_postgres::queries::push_tasks`
+/// writes for a task built with defaults (pending, [`MAX_ATTEMPTS`] attempts, priority 0, no
+/// metadata, due now); a test holds the two side by side.
+pub(crate) fn postgres_insert_from_fresh() -> String {
+    format!(
+        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata, idempotency_key) \
+         SELECT job_id, job_type, job, 'Pending', 0, {MAX_ATTEMPTS}, now(), 0, ''::hstore, job_key FROM fresh"
+    )
+}
+
+/// Queues jobs on whichever backend the transaction belongs to, in that transaction.
+pub(crate) trait PushJobs {
+    async fn push(&mut self, jobs: &[EnqueuedJob]) -> Result<(), StoreError>;
+}
+
+impl PushJobs for PgConnection {
+    async fn push(&mut self, jobs: &[EnqueuedJob]) -> Result<(), StoreError> {
+        push_postgres(self, jobs).await
+    }
+}
+
+impl PushJobs for SqliteConnection {
+    async fn push(&mut self, jobs: &[EnqueuedJob]) -> Result<(), StoreError> {
+        push_sqlite(self, jobs).await
+    }
+}
 
 /// Creates or upgrades the queue's tables.
 pub(crate) async fn setup(pool: &Pool) -> Result<(), StoreError> {
@@ -47,7 +80,7 @@ pub(crate) async fn setup(pool: &Pool) -> Result<(), StoreError> {
     }
 }
 
-pub(crate) async fn push_postgres(conn: &mut PgConnection, jobs: &[EnqueuedJob]) -> Result<(), StoreError> {
+async fn push_postgres(conn: &mut PgConnection, jobs: &[EnqueuedJob]) -> Result<(), StoreError> {
     for queue in distinct_queues(jobs) {
         let tasks = jobs.iter().filter(|j| j.queue == queue).map(task).collect();
         apalis_postgres::queries::push_tasks(conn, queue, tasks).await.map_err(QueueError::from)?;
@@ -55,7 +88,7 @@ pub(crate) async fn push_postgres(conn: &mut PgConnection, jobs: &[EnqueuedJob])
     Ok(())
 }
 
-pub(crate) async fn push_sqlite(conn: &mut SqliteConnection, jobs: &[EnqueuedJob]) -> Result<(), StoreError> {
+async fn push_sqlite(conn: &mut SqliteConnection, jobs: &[EnqueuedJob]) -> Result<(), StoreError> {
     for queue in distinct_queues(jobs) {
         let tasks: Vec<_> = jobs.iter().filter(|j| j.queue == queue).map(task).collect();
         apalis_sqlite::queries::push_tasks(conn, queue, &tasks).await.map_err(QueueError::from)?;

@@ -2,7 +2,7 @@
 //!
 //! A verified message is logged and, on its first delivery, its processing job queued, in one
 //! commit shared with the other messages arriving meanwhile (the writers of
-//! [`super::intake::GroupCommit`]); the supplier is answered only after that commit. On
+//! [`super::group_commit::GroupCommit`]); the supplier is answered only after that commit. On
 //! Postgres a batch is one statement (data-modifying CTEs: the log rows, the repeats, the
 //! jobs); on SQLite a short transaction.
 //!
@@ -17,8 +17,8 @@ use sqlx::query_builder::Separated;
 use sqlx::types::Json;
 use sqlx::{Encode, PgPool, QueryBuilder, SqlitePool, Type};
 
-use super::intake::{GroupCommit, GroupWrite, IntakeConfig};
-use super::queue::{self, EnqueuedJob};
+use super::group_commit::{GroupCommit, GroupWrite, IntakeConfig};
+use super::queue::{self, EnqueuedJob, FRESH_JOB_COLUMNS, PushJobs, bind_fresh_job};
 use super::webhooks::{EventStatus, ReceivedWebhook, Recorded, Verification, headers_json};
 use super::{Database, Pool, StoreError};
 
@@ -136,15 +136,11 @@ where
 /// jobs. Claims are inserted in key order so that two batches never wait on each other's keys
 /// in opposite orders.
 async fn insert_postgres(pool: &PgPool, rows: &[Row], claims: &[bool]) -> Result<HashSet<String>, StoreError> {
-    let mut sql =
-        QueryBuilder::new(format!("WITH input ({COLUMNS}, repeat_detail, job_id, job_type, job, job_key) AS ("));
+    let mut sql = QueryBuilder::new(format!("WITH input ({COLUMNS}, repeat_detail, {FRESH_JOB_COLUMNS}) AS ("));
     sql.push_values(rows.iter().zip(claims), |mut row, (r, &claims)| {
         bind_event(&mut row, r, claims);
-        row.push_bind(r.repeat_detail.clone())
-            .push_bind(ulid::Ulid::new().to_string())
-            .push_bind(r.job.queue)
-            .push_bind(r.job.payload.clone())
-            .push_bind(r.job.idempotency_key.clone());
+        row.push_bind(r.repeat_detail.clone());
+        bind_fresh_job(&mut row, &r.job);
     });
     sql.push(format!(
         r#"),
@@ -163,7 +159,7 @@ async fn insert_postgres(pool: &PgPool, rows: &[Row], claims: &[bool]) -> Result
         queued AS ({jobs})
         SELECT id FROM inserted"#,
         duplicate = EventStatus::Duplicate.as_str(),
-        jobs = queue::POSTGRES_INSERT_FROM_FRESH,
+        jobs = queue::postgres_insert_from_fresh(),
     ));
     Ok(sql.build_query_scalar::<String>().fetch_all(pool).await?.into_iter().collect())
 }
@@ -186,7 +182,7 @@ async fn insert_sqlite(pool: &SqlitePool, rows: &[Row], claims: &[bool]) -> Resu
     }
     let jobs: Vec<EnqueuedJob> = rows.iter().filter(|r| inserted.contains(&r.id)).map(|r| r.job.clone()).collect();
     if !jobs.is_empty() {
-        queue::push_sqlite(&mut tx, &jobs).await?;
+        PushJobs::push(&mut *tx, &jobs).await?;
     }
     tx.commit().await?;
     Ok(inserted)

@@ -10,7 +10,7 @@ use domain::{BookingId, SupplierCode, WebhookEventId};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::entities::webhook_event;
-use super::queue::EnqueuedJob;
+use super::queue::{EnqueuedJob, PushJobs};
 use super::{Database, Pool, StoreError, Stored, with_pool};
 
 domain::code_enum! {
@@ -135,8 +135,7 @@ pub async fn record_rejected(
     let kept = if verification == Verification::UnknownSupplier { 0 } else { REJECTED_BODY_KEPT };
     let mut request = request.clone();
     request.request.body.truncate(kept);
-    insert(db.pool(), &request, None, verification, EventStatus::Rejected, Some(detail), &[]).await?;
-    Ok(())
+    insert_rejected(db.pool(), &request, verification, detail).await
 }
 
 /// What logging a verified message did (see [`super::webhook_intake::WebhookIntake`]).
@@ -148,43 +147,30 @@ pub enum Recorded {
     Duplicate,
 }
 
-/// Inserts a row (with `dedupe_key` = the message id when one is given), and queues `jobs` in
-/// the same transaction. `false` when the message was already logged: nothing is written.
-async fn insert(
+/// Inserts a refused request's row: no message id (it is not deduplicated) and no job.
+async fn insert_rejected(
     pool: &Pool,
     r: &ReceivedWebhook,
-    message_id: Option<&str>,
     verification: Verification,
-    status: EventStatus,
-    detail: Option<&str>,
-    jobs: &[EnqueuedJob],
-) -> Result<bool, StoreError> {
+    detail: &str,
+) -> Result<(), StoreError> {
     with_pool!(pool, p => {
-        let mut tx = p.begin().await?;
         let mut qb = sqlx::QueryBuilder::new(
-            "INSERT INTO webhook_events (id, supplier, event_id, dedupe_key, headers, body, verification, status, detail, replays, received_at) VALUES (",
+            "INSERT INTO webhook_events (id, supplier, headers, body, verification, status, detail, replays, received_at) VALUES (",
         );
         qb.separated(", ")
             .push_bind(r.id.as_str())
             .push_bind(&r.supplier)
-            .push_bind(message_id)
-            .push_bind(message_id)
             .push_bind(sqlx::types::Json(headers_json(&r.request.headers)))
             .push_bind(&r.request.body)
             .push_bind(verification.as_str())
-            .push_bind(status.as_str())
+            .push_bind(EventStatus::Rejected.as_str())
             .push_bind(detail)
             .push_bind(0)
             .push_bind(r.received_at);
-        qb.push(") ON CONFLICT (supplier, dedupe_key) DO NOTHING");
-        if qb.build().execute(&mut *tx).await?.rows_affected() == 0 {
-            return Ok(false);
-        }
-        if !jobs.is_empty() {
-            super::bookings::PushJobs::push(&mut *tx, jobs).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        qb.push(")");
+        qb.build().execute(p).await?;
+        Ok(())
     })
 }
 
@@ -268,7 +254,7 @@ pub async fn replay(
         if qb.build().execute(&mut *tx).await?.rows_affected() == 0 {
             return Err(StoreError::Conflict { resource: "webhook event" });
         }
-        super::bookings::PushJobs::push(&mut *tx, &[job(replays)]).await?;
+        PushJobs::push(&mut *tx, &[job(replays)]).await?;
         tx.commit().await?;
         Ok::<(), StoreError>(())
     })?;

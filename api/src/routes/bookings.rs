@@ -2,9 +2,9 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
+use adapters::store::booking_intake::{IntakeItem, IntakeOutcome};
 use adapters::store::bookings::{self, CancelOutcome};
 use adapters::store::idempotency::IdempotencyRecord;
-use adapters::store::intake::{IntakeItem, IntakeOutcome};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use domain::booking::{BookingDraft, GuestDraft, RoomDraft};
 use domain::{Booking, BookingId, BookingStatus, NewBooking};
