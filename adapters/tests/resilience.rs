@@ -17,6 +17,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn settings(max_retries: u32) -> ResilienceSettings {
     ResilienceSettings {
+        timeout: Duration::from_secs(10),
         max_retries,
         retry_base: Duration::from_millis(10),
         retry_cap: Duration::from_secs(5),

@@ -48,7 +48,8 @@ pub struct AppState {
     pub rate_limits: RateLimits,
     pub suppliers: Suppliers,
     pub mappings: Mappings,
-    pub idempotency_ttl_hours: u32,
+    /// How long a completed request's response is kept for replay.
+    pub idempotency_ttl: chrono::Duration,
 }
 
 /// A running bookhub: the HTTP server and its background tasks.
@@ -64,7 +65,7 @@ impl Application {
     /// Connects, migrates, starts the intake and maintenance, and binds `settings.listen`
     /// (port 0 picks a free one). Nothing is served until [`Application::run_until_stopped`].
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let db = Database::connect(&settings.database_url, settings.database_max_connections)
+        let db = Database::connect(settings.database_url.as_str(), settings.database_max_connections)
             .await
             .context("connecting to the database")?;
         db.migrate().await.context("applying migrations")?;
@@ -84,7 +85,7 @@ impl Application {
         hub_url.set(public_url).expect("set once, here");
         let suppliers = Suppliers::build(
             &settings.suppliers,
-            chrono::Duration::seconds(settings.webhooks.tolerance_secs as i64),
+            chrono::Duration::from_std(settings.webhooks.tolerance).context("webhooks.tolerance")?,
             hub_url,
         )
         .map_err(|(code, e)| anyhow::anyhow!("suppliers.{code}.{e}"))?;
@@ -94,10 +95,10 @@ impl Application {
                 SupplierJobs { db: db.clone(), suppliers: suppliers.clone(), mappings: mappings.clone() },
                 WorkerConfig {
                     concurrency: settings.jobs.concurrency,
-                    poll_interval: Duration::from_millis(settings.jobs.poll_interval_ms),
-                    retry_base: Duration::from_millis(settings.jobs.retry_base_ms),
-                    retry_cap: Duration::from_millis(settings.jobs.retry_cap_ms),
-                    heartbeat: Duration::from_secs(settings.jobs.heartbeat_secs),
+                    poll_interval: settings.jobs.poll_interval,
+                    retry_base: settings.jobs.retry_base,
+                    retry_cap: settings.jobs.retry_cap,
+                    heartbeat: settings.jobs.heartbeat,
                     missed_heartbeats: settings.jobs.missed_heartbeats,
                 },
             )
@@ -117,12 +118,12 @@ impl Application {
             ),
             suppliers,
             mappings,
-            idempotency_ttl_hours: settings.idempotency.ttl_hours,
+            idempotency_ttl: chrono::Duration::from_std(settings.idempotency.ttl).context("idempotency.ttl")?,
         });
         let maintenance = tokio::spawn(purge_expired_records(
             db.clone(),
-            Duration::from_secs(settings.idempotency.purge_interval_secs),
-            chrono::Duration::days(settings.webhooks.retention_days.into()),
+            settings.idempotency.purge_interval,
+            chrono::Duration::from_std(settings.webhooks.retention).context("webhooks.retention")?,
         ));
 
         let body_limit = BodyLimit(settings.body_limit_bytes);
@@ -197,9 +198,8 @@ impl Application {
 pub async fn seed_code_mappings(settings: &Settings, db: &Database) -> anyhow::Result<()> {
     let mappings = Mappings::new(db.orm().clone(), Duration::ZERO);
     for (code, table) in &settings.suppliers {
-        let (Ok(supplier), Some(kind)) = (code.parse(), table.kind(code)) else { continue };
         let seeded = mappings
-            .seed_if_empty(&supplier, kind.as_str())
+            .seed_if_empty(code, table.kind().as_str())
             .await
             .with_context(|| format!("seeding the code mappings of supplier {code}"))?;
         if seeded > 0 {

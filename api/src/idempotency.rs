@@ -2,7 +2,7 @@
 //!
 //! - missing on a create → 400; same key, same body → the first response, replayed with
 //!   `Idempotent-Replayed: true`; same key, other body → 422; same key while the first is still
-//!   being written → 409. Keys are scoped per agency and kept `idempotency.ttl_hours`.
+//!   being written → 409. Keys are scoped per agency and kept `idempotency.ttl`.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

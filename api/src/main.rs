@@ -93,6 +93,9 @@ fn main() -> ExitCode {
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    for deprecation in &settings.deprecations {
+        tracing::warn!("setting {deprecation}; the old key is read for one more release");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     match runtime.block_on(run(cli.command, settings)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -108,7 +111,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         let app = Application::build(settings).await?;
         return app.run_until_stopped().await.context("serving");
     }
-    let db = Database::connect(&settings.database_url, 2).await.context("connecting to the database")?;
+    let db = Database::connect(settings.database_url.as_str(), 2).await.context("connecting to the database")?;
     db.migrate().await.context("applying migrations")?;
     match command {
         Command::Serve | Command::Openapi => unreachable!("handled above"),

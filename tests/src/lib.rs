@@ -5,6 +5,7 @@
 pub mod sim;
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use adapters::store::Database;
 use adapters::store::api_keys::Role;
@@ -132,20 +133,24 @@ impl TestApp {
     /// Spawns on a database the caller made (see [`TestDatabase`]); the app keeps it until dropped.
     pub async fn spawn_on((database, url): (TestDatabase, String), configure: impl FnOnce(&mut Settings)) -> TestApp {
         let backend = if matches!(database, TestDatabase::Sqlite { .. }) { Backend::Sqlite } else { Backend::Postgres };
-        let mut settings =
-            Settings { database_url: url, listen: ([127, 0, 0, 1], 0).into(), http_workers: 2, ..Settings::default() };
+        let mut settings = Settings {
+            database_url: url.parse().expect("a test database URL"),
+            listen: ([127, 0, 0, 1], 0).into(),
+            http_workers: 2,
+            ..Settings::default()
+        };
         configure(&mut settings);
         let app = Application::build(settings.clone()).await.expect("the app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
-        let db = Database::connect(&settings.database_url, 4).await.expect("a test connection");
+        let db = Database::connect(settings.database_url.as_str(), 4).await.expect("a test connection");
         TestApp {
             address,
             client: Client::new(),
             db,
             backend,
-            database_url: settings.database_url,
+            database_url: settings.database_url.as_str().to_owned(),
             handle,
             _database: database,
         }
@@ -234,44 +239,50 @@ pub async fn problem(response: Response, status: u16) -> Value {
 /// Jobs picked up within milliseconds and retried quickly, so tests wait on conditions, not
 /// on production back-off.
 pub fn fast_jobs(settings: &mut Settings) {
-    settings.jobs.poll_interval_ms = 20;
-    settings.jobs.retry_base_ms = 50;
-    settings.jobs.retry_cap_ms = 400;
+    settings.jobs.poll_interval = Duration::from_millis(20);
+    settings.jobs.retry_base = Duration::from_millis(50);
+    settings.jobs.retry_cap = Duration::from_millis(400);
+}
+
+/// Supplier calls that give up quickly: a 1 s timeout, 2 retries from 10 ms, a breaker that
+/// opens after 5 failures for 300 ms.
+pub fn quick_resilience() -> adapters::suppliers::resilience::ResilienceSettings {
+    adapters::suppliers::resilience::ResilienceSettings {
+        timeout: Duration::from_secs(1),
+        max_retries: 2,
+        retry_base: Duration::from_millis(10),
+        retry_cap: Duration::from_millis(200),
+        breaker_failure_threshold: 5,
+        breaker_cooldown: Duration::from_millis(300),
+    }
 }
 
 /// Configures `jsonrest` and `ota` suppliers on the simulator, with its credentials and
 /// webhook secrets, and quick retries (10 ms base, 1 s timeout).
 pub fn use_simulator(settings: &mut Settings, sim: &sim::SupplierSim) {
-    use api::config::SupplierSettings;
+    use api::config::{JsonrestTable, OtaTable, SupplierSettings};
     let partners = sim::SimConfig::default();
-    let quick = SupplierSettings {
-        timeout_ms: 1_000,
-        max_retries: 2,
-        retry_base_ms: 10,
-        retry_cap_ms: 200,
-        breaker_failure_threshold: 5,
-        breaker_cooldown_ms: 300,
-        ..SupplierSettings::default()
-    };
     settings.suppliers.insert(
-        "jsonrest".into(),
-        SupplierSettings {
-            base_url: Some(sim.jsonrest_url()),
-            api_key: Some(partners.jsonrest.api_key),
-            api_secret: Some(partners.jsonrest.api_secret),
-            webhook_secrets: vec![partners.jsonrest.webhook_secret],
-            ..quick.clone()
-        },
+        "jsonrest".parse().unwrap(),
+        SupplierSettings::Jsonrest(JsonrestTable {
+            base_url: sim.jsonrest_url(),
+            api_key: partners.jsonrest.api_key.into(),
+            api_secret: partners.jsonrest.api_secret.into(),
+            webhook_secrets: vec![partners.jsonrest.webhook_secret.into()],
+            resilience: quick_resilience(),
+            unknown: Default::default(),
+        }),
     );
     settings.suppliers.insert(
-        "ota".into(),
-        SupplierSettings {
-            base_url: Some(sim.ota_url()),
-            username: Some(partners.ota.username),
-            password: Some(partners.ota.password),
-            webhook_secrets: vec![partners.ota.webhook_secret],
-            ..quick
-        },
+        "ota".parse().unwrap(),
+        SupplierSettings::Ota(OtaTable {
+            base_url: sim.ota_url(),
+            username: partners.ota.username,
+            password: partners.ota.password.into(),
+            webhook_secrets: vec![partners.ota.webhook_secret.into()],
+            resilience: quick_resilience(),
+            unknown: Default::default(),
+        }),
     );
     fast_jobs(settings);
 }

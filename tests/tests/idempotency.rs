@@ -144,7 +144,7 @@ async fn two_servers_on_one_postgres_make_one_booking() {
     let first = TestApp::spawn_with(Backend::Postgres, |_| {}).await;
     let (agency, key) = first.agency("Viajes Sol").await;
     let second = api::Application::build(api::Settings {
-        database_url: first.database_url.clone(),
+        database_url: first.database_url.parse().unwrap(),
         listen: ([127, 0, 0, 1], 0).into(),
         ..Default::default()
     })

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use adapters::store::api_keys::Role;
+use api::config::SupplierSettings;
 use bookhub_tests::sim::{Confirmation, Faults, Protocol, SimConfig, SupplierSim};
 use bookhub_tests::{Backend, TestApp, booking_body, fast_jobs, with_simulator};
 use serde_json::{Value, json};
@@ -68,7 +69,10 @@ async fn ota_confirms_later_by_webhook() {
 async fn sandbox_ends_confirmed(confirm_delay_ms: u64) -> (Value, Vec<Value>) {
     let app = TestApp::spawn_with(Backend::from_env(), |s| {
         fast_jobs(s);
-        s.suppliers.get_mut("sandbox").unwrap().confirm_delay_ms = confirm_delay_ms;
+        let Some(SupplierSettings::Sandbox(sandbox)) = s.suppliers.get_mut(&"sandbox".parse().unwrap()) else {
+            panic!("the sandbox is configured by default")
+        };
+        sandbox.confirm_delay = Duration::from_millis(confirm_delay_ms);
     })
     .await;
     let (_, key) = app.agency("Viajes Sol").await;

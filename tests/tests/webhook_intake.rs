@@ -5,7 +5,7 @@ use adapters::store::queue::{self, EnqueuedJob};
 use adapters::store::webhook_intake::{VerifiedWebhook, WebhookIntake};
 use adapters::store::webhooks::{ReceivedWebhook, Recorded};
 use adapters::suppliers::signing::StandardKey;
-use api::config::SupplierSettings;
+use api::config::{JsonrestTable, SupplierSettings};
 use bookhub_tests::{Backend, TestApp, postgres_available_or_skip};
 use domain::WebhookEventId;
 use domain::supplier::InboundWebhook;
@@ -20,14 +20,16 @@ async fn spawn(backend: Backend) -> TestApp {
     TestApp::spawn_with(backend, |s| {
         s.jobs.enabled = false;
         s.suppliers.insert(
-            "jsonrest".into(),
-            SupplierSettings {
-                base_url: Some("http://127.0.0.1:9".into()),
-                api_key: Some("key".into()),
-                api_secret: Some("secret".into()),
+            "jsonrest".parse().unwrap(),
+            SupplierSettings::Jsonrest(JsonrestTable {
+                // Never called: only its webhooks are used.
+                base_url: "http://127.0.0.1:9".into(),
+                api_key: "key".into(),
+                api_secret: "secret".into(),
                 webhook_secrets: vec![SECRET.into()],
-                ..SupplierSettings::default()
-            },
+                resilience: Default::default(),
+                unknown: Default::default(),
+            }),
         );
     })
     .await

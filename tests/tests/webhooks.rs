@@ -170,7 +170,12 @@ async fn a_rotated_secret_works_through_its_grace_period_and_not_after() {
         async move {
             TestApp::spawn_with(bookhub_tests::Backend::from_env(), |s| {
                 bookhub_tests::use_simulator(s, sim);
-                s.suppliers.get_mut("jsonrest").unwrap().webhook_secrets = secrets;
+                let Some(api::config::SupplierSettings::Jsonrest(jsonrest)) =
+                    s.suppliers.get_mut(&"jsonrest".parse().unwrap())
+                else {
+                    panic!("use_simulator configures jsonrest")
+                };
+                jsonrest.webhook_secrets = secrets.into_iter().map(Into::into).collect();
             })
             .await
         }

@@ -14,6 +14,7 @@ use super::ota::{OtaAdapter, OtaSettings};
 use super::resilience::{ResilienceSettings, Resilient, SupplierHealth};
 use super::sandbox::SandboxAdapter;
 use super::{http_client, signing::StandardKey};
+use crate::settings::{Secret, SettingError, UnknownKeys};
 
 domain::code_enum! {
     /// A supplier protocol bookhub speaks.
@@ -24,169 +25,199 @@ domain::code_enum! {
     }
 }
 
-/// One supplier's table. Which keys apply depends on `kind`; [`SupplierSettings::check`] says
-/// which are missing.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SupplierSettings {
-    /// The protocol; defaults to the table's name when that is a protocol's name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<SupplierKind>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub base_url: Option<String>,
-    /// jsonrest: `Api-Key` and the secret that signs requests.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub api_key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub api_secret: Option<String>,
-    /// ota: HTTP Basic credentials.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
-    /// Secrets accepted on inbound webhooks; several while one is rotated out.
-    /// jsonrest and sandbox: `whsec_<base64>`; ota: the raw shared secret.
-    pub webhook_secrets: Vec<String>,
-    pub timeout_ms: u64,
-    pub max_retries: u32,
-    pub retry_base_ms: u64,
-    pub retry_cap_ms: u64,
-    pub breaker_failure_threshold: u32,
-    pub breaker_cooldown_ms: u64,
-    /// sandbox: how long before it confirms by webhook; 0 confirms at once.
-    pub confirm_delay_ms: u64,
+/// One `[suppliers.<code>]` table: its protocol's own keys, plus the [`ResilienceSettings`]
+/// block every protocol shares (flattened: `timeout`, `max_retries`, … sit in the table itself).
+/// `kind` names the protocol; the config layer fills it in from the table's name when that
+/// is a protocol's name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SupplierSettings {
+    Jsonrest(JsonrestTable),
+    Ota(OtaTable),
+    Sandbox(SandboxTable),
 }
 
-impl std::fmt::Debug for SupplierSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Credentials and secrets are never printed.
-        f.debug_struct("SupplierSettings")
-            .field("kind", &self.kind)
-            .field("base_url", &self.base_url)
-            .field("timeout_ms", &self.timeout_ms)
-            .field("max_retries", &self.max_retries)
-            .finish_non_exhaustive()
-    }
+/// `kind = "jsonrest"`: JSON over HTTPS, requests signed with `api_secret`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonrestTable {
+    pub base_url: String,
+    pub api_key: Secret,
+    pub api_secret: Secret,
+    /// `whsec_<base64>` secrets accepted on inbound webhooks; several while one is rotated out.
+    #[serde(default)]
+    pub webhook_secrets: Vec<Secret>,
+    #[serde(flatten)]
+    pub resilience: ResilienceSettings,
+    #[serde(flatten)]
+    pub unknown: UnknownKeys,
 }
 
-impl Default for SupplierSettings {
+/// `kind = "ota"`: OpenTravel XML over HTTPS with HTTP Basic credentials.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OtaTable {
+    pub base_url: String,
+    pub username: String,
+    pub password: Secret,
+    /// Raw shared secrets accepted on `X-OTA-Signature`; several while one is rotated out.
+    #[serde(default)]
+    pub webhook_secrets: Vec<Secret>,
+    #[serde(flatten)]
+    pub resilience: ResilienceSettings,
+    #[serde(flatten)]
+    pub unknown: UnknownKeys,
+}
+
+/// `kind = "sandbox"`: bookhub's built-in supplier, which confirms every booking by webhook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SandboxTable {
+    /// `whsec_<base64>` secrets; empty: one is generated at start-up (fine for one process).
+    pub webhook_secrets: Vec<Secret>,
+    /// How long before it confirms by webhook; 0 confirms at once.
+    #[serde(with = "humantime_serde")]
+    pub confirm_delay: Duration,
+    #[serde(flatten)]
+    pub resilience: ResilienceSettings,
+    #[serde(flatten)]
+    pub unknown: UnknownKeys,
+}
+
+impl Default for SandboxTable {
     fn default() -> Self {
-        SupplierSettings {
-            kind: None,
-            base_url: None,
-            api_key: None,
-            api_secret: None,
-            username: None,
-            password: None,
+        SandboxTable {
             webhook_secrets: Vec::new(),
-            timeout_ms: 10_000,
-            max_retries: 3,
-            retry_base_ms: 1_000,
-            retry_cap_ms: 30_000,
-            breaker_failure_threshold: 5,
-            breaker_cooldown_ms: 30_000,
-            confirm_delay_ms: 2_000,
+            confirm_delay: Duration::from_secs(2),
+            resilience: ResilienceSettings::default(),
+            unknown: UnknownKeys::default(),
         }
     }
-}
-
-/// A setting a supplier table lacks or gets wrong: its key and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {message}")]
-pub struct SupplierConfigError {
-    pub key: &'static str,
-    pub message: String,
-}
-
-fn missing(key: &'static str, kind: SupplierKind) -> SupplierConfigError {
-    SupplierConfigError { key, message: format!("is required for a {} supplier", kind.as_str()) }
 }
 
 impl SupplierSettings {
-    pub fn kind(&self, code: &str) -> Option<SupplierKind> {
-        self.kind.or_else(|| serde_json::from_value(serde_json::Value::String(code.to_owned())).ok())
-    }
-
-    fn resilience(&self) -> ResilienceSettings {
-        ResilienceSettings {
-            max_retries: self.max_retries,
-            retry_base: Duration::from_millis(self.retry_base_ms),
-            retry_cap: Duration::from_millis(self.retry_cap_ms),
-            breaker_failure_threshold: self.breaker_failure_threshold,
-            breaker_cooldown: Duration::from_millis(self.breaker_cooldown_ms),
+    pub fn kind(&self) -> SupplierKind {
+        match self {
+            SupplierSettings::Jsonrest(_) => SupplierKind::Jsonrest,
+            SupplierSettings::Ota(_) => SupplierKind::Ota,
+            SupplierSettings::Sandbox(_) => SupplierKind::Sandbox,
         }
     }
 
-    /// Checks the table for its kind.
-    pub fn check(&self, kind: SupplierKind) -> Result<(), SupplierConfigError> {
-        let required = |key: &'static str, value: &Option<String>| match value.as_deref().map(str::trim) {
-            Some(v) if !v.is_empty() => Ok(()),
-            _ => Err(missing(key, kind)),
-        };
-        match kind {
-            SupplierKind::Jsonrest => {
-                required("base_url", &self.base_url)?;
-                required("api_key", &self.api_key)?;
-                required("api_secret", &self.api_secret)?;
-                self.check_secrets_present(kind)?;
-                self.check_standard_secrets()?;
+    pub fn resilience(&self) -> &ResilienceSettings {
+        match self {
+            SupplierSettings::Jsonrest(t) => &t.resilience,
+            SupplierSettings::Ota(t) => &t.resilience,
+            SupplierSettings::Sandbox(t) => &t.resilience,
+        }
+    }
+
+    /// Checks the table; the error names the key within it.
+    pub fn validate(&self) -> Result<(), SettingError> {
+        match self {
+            SupplierSettings::Jsonrest(t) => {
+                t.unknown.check()?;
+                check_base_url(&t.base_url)?;
+                required("api_key", t.api_key.is_blank())?;
+                required("api_secret", t.api_secret.is_blank())?;
+                check_secrets_present(&t.webhook_secrets)?;
+                check_standard_secrets(&t.webhook_secrets)?;
             }
-            SupplierKind::Ota => {
-                required("base_url", &self.base_url)?;
-                required("username", &self.username)?;
-                required("password", &self.password)?;
-                self.check_secrets_present(kind)?;
+            SupplierSettings::Ota(t) => {
+                t.unknown.check()?;
+                check_base_url(&t.base_url)?;
+                required("username", t.username.trim().is_empty())?;
+                required("password", t.password.is_blank())?;
+                check_secrets_present(&t.webhook_secrets)?;
             }
-            SupplierKind::Sandbox => self.check_standard_secrets()?,
+            SupplierSettings::Sandbox(t) => {
+                t.unknown.check()?;
+                check_standard_secrets(&t.webhook_secrets)?;
+            }
         }
-        if let Some(url) = &self.base_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(SupplierConfigError { key: "base_url", message: "must be an http:// or https:// URL".into() });
-        }
-        if self.timeout_ms == 0 {
-            return Err(SupplierConfigError { key: "timeout_ms", message: "must be at least 1".into() });
-        }
-        if self.retry_base_ms == 0 || self.retry_cap_ms < self.retry_base_ms {
-            return Err(SupplierConfigError {
-                key: "retry_cap_ms",
-                message: "retry_base_ms must be at least 1 and retry_cap_ms at least retry_base_ms".into(),
-            });
-        }
-        if self.breaker_failure_threshold == 0 {
-            return Err(SupplierConfigError { key: "breaker_failure_threshold", message: "must be at least 1".into() });
-        }
-        Ok(())
+        self.resilience().validate()
     }
+}
 
-    /// A supplier that signs its webhooks needs at least one secret, none of them empty (an
-    /// empty HMAC key is one anybody can use).
-    fn check_secrets_present(&self, kind: SupplierKind) -> Result<(), SupplierConfigError> {
-        if self.webhook_secrets.is_empty() {
-            return Err(missing("webhook_secrets", kind));
-        }
-        if self.webhook_secrets.iter().any(|s| s.trim().is_empty()) {
-            return Err(SupplierConfigError {
-                key: "webhook_secrets",
-                message: "must not contain an empty secret".into(),
-            });
-        }
-        Ok(())
-    }
+fn required(key: &str, blank: bool) -> Result<(), SettingError> {
+    if blank { Err(SettingError::new(key, "must not be empty")) } else { Ok(()) }
+}
 
-    fn check_standard_secrets(&self) -> Result<(), SupplierConfigError> {
-        for secret in &self.webhook_secrets {
-            StandardKey::parse(secret)
-                .map_err(|e| SupplierConfigError { key: "webhook_secrets", message: e.to_string() })?;
-        }
+fn check_base_url(url: &str) -> Result<(), SettingError> {
+    if url.starts_with("http://") || url.starts_with("https://") {
         Ok(())
+    } else {
+        Err(SettingError::new("base_url", "must be an http:// or https:// URL"))
     }
+}
+
+/// A supplier that signs its webhooks needs at least one secret, none of them empty (an empty
+/// HMAC key is one anybody can use).
+fn check_secrets_present(secrets: &[Secret]) -> Result<(), SettingError> {
+    if secrets.is_empty() {
+        return Err(SettingError::new("webhook_secrets", "needs at least one secret"));
+    }
+    if secrets.iter().any(Secret::is_blank) {
+        return Err(SettingError::new("webhook_secrets", "must not contain an empty secret"));
+    }
+    Ok(())
+}
+
+fn check_standard_secrets(secrets: &[Secret]) -> Result<(), SettingError> {
+    for secret in secrets {
+        StandardKey::parse(secret.expose()).map_err(|e| SettingError::new("webhook_secrets", e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// A random `whsec_` secret, for a sandbox configured without one.
 fn generated_secret() -> String {
     let bytes: [u8; 32] = rand::random();
     format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+fn build_adapter(
+    code: &SupplierCode,
+    table: &SupplierSettings,
+    webhook_tolerance: chrono::Duration,
+    hub_url: &Arc<OnceLock<String>>,
+) -> Result<Arc<dyn domain::SupplierAdapter>, SettingError> {
+    let http = http_client(table.resilience().timeout);
+    let secret_error = |e: super::signing::InvalidSecret| SettingError::new("webhook_secrets", e.to_string());
+    let exposed = |secrets: &[Secret]| secrets.iter().map(|s| s.expose().to_owned()).collect::<Vec<_>>();
+    Ok(match table {
+        SupplierSettings::Jsonrest(t) => Arc::new(
+            JsonrestAdapter::new(
+                code.clone(),
+                JsonrestSettings {
+                    base_url: t.base_url.clone(),
+                    api_key: t.api_key.expose().to_owned(),
+                    api_secret: t.api_secret.expose().to_owned(),
+                    webhook_secrets: exposed(&t.webhook_secrets),
+                },
+                http,
+                webhook_tolerance,
+            )
+            .map_err(secret_error)?,
+        ),
+        SupplierSettings::Ota(t) => Arc::new(OtaAdapter::new(
+            code.clone(),
+            OtaSettings {
+                base_url: t.base_url.clone(),
+                username: t.username.clone(),
+                password: t.password.expose().to_owned(),
+                webhook_secrets: exposed(&t.webhook_secrets),
+            },
+            http,
+            webhook_tolerance,
+        )),
+        SupplierSettings::Sandbox(t) => {
+            let secrets =
+                if t.webhook_secrets.is_empty() { vec![generated_secret()] } else { exposed(&t.webhook_secrets) };
+            Arc::new(
+                SandboxAdapter::new(code.clone(), &secrets, t.confirm_delay, hub_url.clone(), http, webhook_tolerance)
+                    .map_err(secret_error)?,
+            )
+        }
+    })
 }
 
 /// The configured suppliers, each behind its breaker.
@@ -199,65 +230,17 @@ impl Suppliers {
     /// Builds every supplier. `hub_url` is bookhub's own address, filled in once it is bound
     /// (the sandbox sends its webhooks there).
     pub fn build(
-        tables: &BTreeMap<String, SupplierSettings>,
+        tables: &BTreeMap<SupplierCode, SupplierSettings>,
         webhook_tolerance: chrono::Duration,
         hub_url: Arc<OnceLock<String>>,
-    ) -> Result<Self, (String, SupplierConfigError)> {
+    ) -> Result<Self, (SupplierCode, SettingError)> {
         let mut adapters = BTreeMap::new();
-        for (name, s) in tables {
-            let fail = |e: SupplierConfigError| (name.clone(), e);
-            let code: SupplierCode = name.parse().map_err(|_| {
-                fail(SupplierConfigError { key: "code", message: "use lower-case letters, digits, _ and -".into() })
-            })?;
-            let kind = s.kind(name).ok_or_else(|| fail(missing("kind", SupplierKind::Sandbox)))?;
-            s.check(kind).map_err(fail)?;
-            let http = http_client(Duration::from_millis(s.timeout_ms));
-            let secret_error = |e: super::signing::InvalidSecret| {
-                fail(SupplierConfigError { key: "webhook_secrets", message: e.to_string() })
-            };
-            let adapter: Arc<dyn domain::SupplierAdapter> = match kind {
-                SupplierKind::Jsonrest => Arc::new(
-                    JsonrestAdapter::new(
-                        code.clone(),
-                        JsonrestSettings {
-                            base_url: s.base_url.clone().unwrap_or_default(),
-                            api_key: s.api_key.clone().unwrap_or_default(),
-                            api_secret: s.api_secret.clone().unwrap_or_default(),
-                            webhook_secrets: s.webhook_secrets.clone(),
-                        },
-                        http,
-                        webhook_tolerance,
-                    )
-                    .map_err(secret_error)?,
-                ),
-                SupplierKind::Ota => Arc::new(OtaAdapter::new(
-                    code.clone(),
-                    OtaSettings {
-                        base_url: s.base_url.clone().unwrap_or_default(),
-                        username: s.username.clone().unwrap_or_default(),
-                        password: s.password.clone().unwrap_or_default(),
-                        webhook_secrets: s.webhook_secrets.clone(),
-                    },
-                    http,
-                    webhook_tolerance,
-                )),
-                SupplierKind::Sandbox => {
-                    let secrets =
-                        if s.webhook_secrets.is_empty() { vec![generated_secret()] } else { s.webhook_secrets.clone() };
-                    Arc::new(
-                        SandboxAdapter::new(
-                            code.clone(),
-                            &secrets,
-                            Duration::from_millis(s.confirm_delay_ms),
-                            hub_url.clone(),
-                            http,
-                            webhook_tolerance,
-                        )
-                        .map_err(secret_error)?,
-                    )
-                }
-            };
-            adapters.insert(code, (kind, Arc::new(Resilient::new(adapter, s.resilience()))));
+        for (code, table) in tables {
+            let fail = |e: SettingError| (code.clone(), e);
+            table.validate().map_err(fail)?;
+            let adapter = build_adapter(code, table, webhook_tolerance, &hub_url).map_err(fail)?;
+            adapters
+                .insert(code.clone(), (table.kind(), Arc::new(Resilient::new(adapter, table.resilience().clone()))));
         }
         Ok(Suppliers { adapters })
     }

@@ -18,23 +18,51 @@ use failsafe::failure_policy::{ConsecutiveFailures, consecutive_failures};
 use failsafe::{StateMachine, backoff};
 use rand::Rng;
 
-/// Retry and breaker settings for one supplier.
-#[derive(Debug, Clone, PartialEq)]
+/// Timeout, retry and breaker settings for one supplier: the block every `[suppliers.<code>]`
+/// table shares, whatever its protocol. Durations are humantime strings in files (`"10s"`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ResilienceSettings {
+    /// Each call's timeout, connecting included.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
     /// Retries after the first attempt (0: try once).
     pub max_retries: u32,
     /// The first backoff ceiling; each retry doubles it, up to `retry_cap`.
+    #[serde(with = "humantime_serde")]
     pub retry_base: Duration,
+    #[serde(with = "humantime_serde")]
     pub retry_cap: Duration,
     /// Consecutive transient failures that open the breaker.
     pub breaker_failure_threshold: u32,
     /// How long the breaker stays open before letting a probe through.
+    #[serde(with = "humantime_serde")]
     pub breaker_cooldown: Duration,
+}
+
+impl ResilienceSettings {
+    pub fn validate(&self) -> Result<(), crate::settings::SettingError> {
+        use crate::settings::SettingError;
+        if self.timeout.is_zero() {
+            return Err(SettingError::new("timeout", "must be more than 0"));
+        }
+        if self.retry_base.is_zero() || self.retry_cap < self.retry_base {
+            return Err(SettingError::new(
+                "retry_cap",
+                "retry_base must be more than 0 and retry_cap at least retry_base",
+            ));
+        }
+        if self.breaker_failure_threshold == 0 {
+            return Err(SettingError::new("breaker_failure_threshold", "must be at least 1"));
+        }
+        Ok(())
+    }
 }
 
 impl Default for ResilienceSettings {
     fn default() -> Self {
         ResilienceSettings {
+            timeout: Duration::from_secs(10),
             max_retries: 3,
             retry_base: Duration::from_secs(1),
             retry_cap: Duration::from_secs(30),

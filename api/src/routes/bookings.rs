@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use adapters::store::booking_intake::{IntakeItem, IntakeOutcome};
 use adapters::store::bookings::{self, CancelOutcome};
 use adapters::store::idempotency::IdempotencyRecord;
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use domain::booking::{BookingDraft, GuestDraft, RoomDraft};
 use domain::{Booking, BookingId, BookingStatus, NewBooking};
 use jobs::{CancelBooking, SubmitBooking};
@@ -180,7 +180,7 @@ pub struct ListParams {
 /// submits it to the supplier, in one transaction, and answers 202. Requires an
 /// `Idempotency-Key`: a retry with the same key and body gets this same answer back.
 #[utoipa::path(post, path = "/v1/bookings", tag = "bookings", request_body = BookingRequest,
-    params(("Idempotency-Key" = String, Header, description = "Unique per intended booking; kept `idempotency.ttl_hours` (24 h by default)")),
+    params(("Idempotency-Key" = String, Header, description = "Unique per intended booking; kept `idempotency.ttl` (24 h by default)")),
     responses(
         (status = 202, description = "Accepted, pending at the supplier", body = BookingView),
         (status = 400, description = "Missing Idempotency-Key or malformed JSON", body = Problem, content_type = "application/problem+json"),
@@ -214,7 +214,7 @@ pub async fn create(
             response_status: 202,
             response_body: response_body.clone(),
             created_at: now,
-            expires_at: now + Duration::hours(state.idempotency_ttl_hours.into()),
+            expires_at: now + state.idempotency_ttl,
         },
         booking,
     };

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use adapters::suppliers::signing::StandardKey;
 use anyhow::{Context, bail};
-use api::config::SupplierSettings;
+use api::config::{JsonrestTable, SupplierSettings};
 use bookhub_tests::{POSTGRES_URL_VAR, TestApp, TestDatabase, booking_body};
 use chrono::Utc;
 use clap::{Parser, ValueEnum};
@@ -231,15 +231,16 @@ async fn webhooks(args: &Args, server: &str) -> anyhow::Result<()> {
         // Only the intake is measured: nothing processes the queued jobs meanwhile.
         s.jobs.enabled = false;
         s.suppliers.insert(
-            "jsonrest".into(),
-            SupplierSettings {
-                // Never called: the intake does not reach the supplier.
-                base_url: Some("http://127.0.0.1:9".into()),
-                api_key: Some("load".into()),
-                api_secret: Some("load".into()),
+            "jsonrest".parse().unwrap(),
+            SupplierSettings::Jsonrest(JsonrestTable {
+                // Never called: only its webhooks are used.
+                base_url: "http://127.0.0.1:9".into(),
+                api_key: "load".into(),
+                api_secret: "load".into(),
                 webhook_secrets: vec![WEBHOOK_SECRET.into()],
-                ..SupplierSettings::default()
-            },
+                resilience: Default::default(),
+                unknown: Default::default(),
+            }),
         );
     })
     .await;

@@ -1,0 +1,297 @@
+//! Settings: defaults → `bookhub.toml` (or the file named by `BOOKHUB_CONFIG`) → `BOOKHUB_*`
+//! environment variables, with `__` between levels (`BOOKHUB_SUPPLIERS__JSONREST__BASE_URL`).
+//!
+//! Each section is a type with its own `validate`; durations are `Duration`s, written as
+//! humantime strings (`"10s"`, `"24h"`). The `_ms`/`_secs`/`_hours`/`_days` keys of earlier
+//! releases are still read for one release ([`legacy`]), each with a deprecation warning.
+//! Validated once at start-up; secrets ([`Secret`], [`DatabaseUrl`]) never print.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use adapters::settings::Secret;
+use adapters::settings::{DatabaseUrl, SettingError, in_duration_range, in_range};
+pub use adapters::suppliers::registry::{JsonrestTable, OtaTable, SandboxTable, SupplierKind, SupplierSettings};
+use domain::SupplierCode;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+mod legacy;
+#[cfg(test)]
+mod tests;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `sqlite://FILE?mode=rwc` (the default, embedded) or `postgres://USER@HOST/DB`.
+    pub database_url: DatabaseUrl,
+    pub database_max_connections: u32,
+    /// Address the HTTP API listens on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub http_workers: usize,
+    /// Largest request body accepted, in bytes (413 beyond).
+    pub body_limit_bytes: usize,
+    pub idempotency: IdempotencySettings,
+    pub intake: IntakeSettings,
+    pub rate_limit: RateLimitSettings,
+    /// One table per supplier, keyed by the supplier's code.
+    pub suppliers: BTreeMap<SupplierCode, SupplierSettings>,
+    pub jobs: JobSettings,
+    pub webhooks: WebhookSettings,
+    /// bookhub's own base URL as suppliers reach it (the sandbox posts its webhooks there);
+    /// empty means `http://` + the address it listens on.
+    pub public_url: String,
+    /// A tracing filter such as `info` or `bookhub=debug,info` (`RUST_LOG` wins when set).
+    pub log: String,
+    /// Deprecated keys that were read, with what replaces them; logged at start-up.
+    #[serde(skip)]
+    pub deprecations: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdempotencySettings {
+    /// How long a completed request's response is kept for replay.
+    #[serde(with = "humantime_serde")]
+    pub ttl: Duration,
+    /// How often expired records are purged.
+    #[serde(with = "humantime_serde")]
+    pub purge_interval: Duration,
+}
+
+impl IdempotencySettings {
+    fn validate(&self) -> Result<(), SettingError> {
+        in_duration_range("ttl", self.ttl, Duration::from_secs(3600)..=Duration::from_secs(365 * 86_400))?;
+        positive("purge_interval", self.purge_interval)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeSettings {
+    /// Most bookings written in one shared transaction.
+    pub max_batch: usize,
+    /// Concurrent writer transactions.
+    pub writers: usize,
+}
+
+impl IntakeSettings {
+    fn validate(&self) -> Result<(), SettingError> {
+        // A batch binds 27 values a booking; 1000 stays within both databases' limits.
+        in_range("max_batch", self.max_batch, 1..=1000)?;
+        in_range("writers", self.writers, 1..=64)
+    }
+}
+
+/// Per API key: `per_minute` sustained, in bursts of up to `burst`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+impl RateLimitSettings {
+    fn validate(&self) -> Result<(), SettingError> {
+        in_range("per_minute", self.per_minute, 1..=u32::MAX)?;
+        in_range("burst", self.burst, 1..=u32::MAX)
+    }
+}
+
+/// Background jobs (supplier calls).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSettings {
+    /// Run the job workers in this process (`false` for an API-only process).
+    pub enabled: bool,
+    /// Jobs of one queue run at once, per process.
+    pub concurrency: usize,
+    /// How often an idle worker looks for new jobs.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// A job that failed transiently runs again after a full-jitter backoff from `retry_base`
+    /// doubling up to `retry_cap` (or the supplier's `Retry-After`).
+    #[serde(with = "humantime_serde")]
+    pub retry_base: Duration,
+    #[serde(with = "humantime_serde")]
+    pub retry_cap: Duration,
+    /// Workers report alive this often; a worker silent for `heartbeat × missed_heartbeats`
+    /// has its running jobs taken back by another.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat: Duration,
+    pub missed_heartbeats: usize,
+}
+
+impl JobSettings {
+    fn validate(&self) -> Result<(), SettingError> {
+        in_range("concurrency", self.concurrency, 1..=1024)?;
+        positive("poll_interval", self.poll_interval)?;
+        positive("retry_base", self.retry_base)?;
+        if self.retry_cap < self.retry_base {
+            return Err(SettingError::new("retry_cap", "must be at least jobs.retry_base"));
+        }
+        in_duration_range("heartbeat", self.heartbeat, Duration::from_secs(1)..=Duration::from_secs(3600))?;
+        in_range("missed_heartbeats", self.missed_heartbeats, 2..=1000)
+    }
+}
+
+/// Inbound supplier webhooks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// How far a webhook's timestamp may be from now, either way.
+    #[serde(with = "humantime_serde")]
+    pub tolerance: Duration,
+    /// How long the webhook log keeps a request.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+}
+
+impl WebhookSettings {
+    fn validate(&self) -> Result<(), SettingError> {
+        in_duration_range("tolerance", self.tolerance, Duration::from_secs(1)..=Duration::from_secs(86_400))?;
+        // Suppliers retry for up to a day: a repeat must still find the first delivery's row.
+        in_duration_range(
+            "retention",
+            self.retention,
+            Duration::from_secs(2 * 86_400)..=Duration::from_secs(3650 * 86_400),
+        )
+    }
+}
+
+fn positive(key: &str, value: Duration) -> Result<(), SettingError> {
+    if value.is_zero() { Err(SettingError::new(key, "must be more than 0")) } else { Ok(()) }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            database_url: "sqlite://bookhub.db?mode=rwc".parse().expect("a valid default"),
+            database_max_connections: 16,
+            listen: ([127, 0, 0, 1], 8080).into(),
+            http_workers: 0,
+            body_limit_bytes: 1024 * 1024,
+            idempotency: IdempotencySettings {
+                ttl: Duration::from_secs(24 * 3600),
+                purge_interval: Duration::from_secs(300),
+            },
+            intake: IntakeSettings { max_batch: 128, writers: 2 },
+            rate_limit: RateLimitSettings { per_minute: 1200, burst: 120 },
+            suppliers: BTreeMap::from([(
+                "sandbox".parse().expect("a valid code"),
+                SupplierSettings::Sandbox(SandboxTable::default()),
+            )]),
+            jobs: JobSettings {
+                enabled: true,
+                concurrency: 8,
+                poll_interval: Duration::from_millis(200),
+                retry_base: Duration::from_secs(1),
+                retry_cap: Duration::from_secs(300),
+                heartbeat: Duration::from_secs(5),
+                missed_heartbeats: 6,
+            },
+            webhooks: WebhookSettings {
+                tolerance: Duration::from_secs(300),
+                retention: Duration::from_secs(30 * 86_400),
+            },
+            public_url: String::new(),
+            log: "info".into(),
+            deprecations: Vec::new(),
+        }
+    }
+}
+
+/// A setting that cannot be used, named as the operator would set it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting `{path}` (env {env}): {message}")]
+pub struct ConfigError {
+    pub path: String,
+    pub env: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(path: &str, message: impl Into<String>) -> Self {
+        ConfigError {
+            path: path.to_owned(),
+            env: match path {
+                "config" => "BOOKHUB_CONFIG".to_owned(),
+                _ => format!("BOOKHUB_{}", path.replace('.', "__").to_uppercase()),
+            },
+            message: message.into(),
+        }
+    }
+
+    /// `section`'s error, its key prefixed with the section's path.
+    fn in_section(section: &str) -> impl Fn(SettingError) -> ConfigError + '_ {
+        move |e| ConfigError::new(&format!("{section}.{}", e.key), e.message)
+    }
+
+    fn from_figment(e: figment::Error) -> Self {
+        let mut path = e.path.clone();
+        // A missing key is named by the error, not its path: name it in the path.
+        if let figment::error::Kind::MissingField(field) = &e.kind {
+            path.push(field.to_string());
+        }
+        let path = path.join(".");
+        // Unreadable files carry no path of their own; the message names them.
+        let path = if path.is_empty() { "config" } else { &path };
+        ConfigError::new(path, e.to_string().split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+}
+
+impl Settings {
+    /// Reads the layers in order and validates the result.
+    pub fn load() -> Result<Self, ConfigError> {
+        // A file named by BOOKHUB_CONFIG must exist; ./bookhub.toml is read when present.
+        let file = match std::env::var_os("BOOKHUB_CONFIG").map(PathBuf::from) {
+            Some(named) if !named.is_file() => {
+                return Err(ConfigError::new("config", format!("{} is not a readable file", named.display())));
+            }
+            Some(named) => Some(named),
+            None => Some(PathBuf::from("bookhub.toml")).filter(|default| default.is_file()),
+        };
+        let mut layers = legacy::Layers::new(Figment::from(Serialized::defaults(Settings::default())));
+        if let Some(file) = file {
+            layers.merge(Toml::file_exact(file))?;
+        }
+        // `BOOKHUB_CONFIG` picks the file; `BOOKHUB_TEST_*` configure the test suite, not bookhub.
+        layers.merge(
+            Env::prefixed("BOOKHUB_")
+                .filter(|key| {
+                    let key = key.as_str().to_ascii_lowercase();
+                    key != "config" && !key.starts_with("test_")
+                })
+                .split("__"),
+        )?;
+        layers.into_settings()
+    }
+
+    /// Extracts and validates; `figment`'s layers are taken as they are (no legacy keys).
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        legacy::Layers::new(figment).into_settings()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        // Start-up holds one connection for the migration lock while migrating on another.
+        if self.database_max_connections < 2 {
+            return Err(ConfigError::new("database_max_connections", "must be at least 2"));
+        }
+        if self.body_limit_bytes == 0 {
+            return Err(ConfigError::new("body_limit_bytes", "must be at least 1"));
+        }
+        self.idempotency.validate().map_err(ConfigError::in_section("idempotency"))?;
+        self.intake.validate().map_err(ConfigError::in_section("intake"))?;
+        self.rate_limit.validate().map_err(ConfigError::in_section("rate_limit"))?;
+        self.jobs.validate().map_err(ConfigError::in_section("jobs"))?;
+        self.webhooks.validate().map_err(ConfigError::in_section("webhooks"))?;
+        for (code, supplier) in &self.suppliers {
+            supplier.validate().map_err(ConfigError::in_section(&format!("suppliers.{code}")))?;
+        }
+        Ok(())
+    }
+}
