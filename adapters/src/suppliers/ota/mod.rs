@@ -837,8 +837,8 @@ mod tests {
 
     /// The namespace as the partner document spells it (not the module's constant).
     const NS: &str = "http://www.opentravel.org/OTA/2003/05";
-    const RES_RS: &str = include_str!("../../tests/fixtures/ota/hotel_res_rs.xml");
-    const NOTIF_RQ: &str = include_str!("../../tests/fixtures/ota/hotel_res_notif_rq.xml");
+    const RES_RS: &str = include_str!("../../../tests/fixtures/ota/hotel_res_rs.xml");
+    const NOTIF_RQ: &str = include_str!("../../../tests/fixtures/ota/hotel_res_notif_rq.xml");
 
     fn guest(first: &str, last: &str, email: Option<&str>) -> SupplierGuest {
         SupplierGuest { first_name: first.into(), last_name: last.into(), email: email.map(Into::into) }
