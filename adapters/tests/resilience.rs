@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use adapters::suppliers::http_client;
-use adapters::suppliers::jsonrest::{JsonrestAdapter, JsonrestSettings};
-use adapters::suppliers::resilience::{BreakerState, ResilienceSettings, Resilient};
+use bookhub_adapters::suppliers::http_client;
+use bookhub_adapters::suppliers::jsonrest::{JsonrestAdapter, JsonrestSettings};
+use bookhub_adapters::suppliers::resilience::{BreakerState, ResilienceSettings, Resilient};
 use chrono::NaiveDate;
 use domain::supplier::{RejectionReason, SupplierBookingRequest, SupplierGuest, SupplierRoom};
 use domain::{Money, SupplierAdapter, SupplierError};
