@@ -1,16 +1,25 @@
 //! The `jsonrest` supplier: partner booking API v2 (JSON over HTTP, `Api-Key` + `X-Signature`
 //! request auth, Standard Webhooks), exactly as its partner document describes it.
+//!
+//! This file holds the adapter, its settings and the request signing; `answer` maps each
+//! endpoint's statuses and error bodies, `wire` is the JSON itself.
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use domain::supplier::{InboundWebhook, Rejection, RejectionReason, SupplierEvent, SupplierGuest, WebhookError};
-use domain::{Money, SupplierAdapter, SupplierBooking, SupplierBookingRequest, SupplierCode, SupplierError};
+use chrono::{DateTime, SecondsFormat, Utc};
+use domain::supplier::{InboundWebhook, SupplierEvent, WebhookError};
+use domain::{SupplierAdapter, SupplierBooking, SupplierBookingRequest, SupplierCode, SupplierError};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use self::answer::{Answer, book_answer, booking_answer, list_answer};
+use self::wire::{BookRequest, WireEvent};
 use super::signing::{self, InvalidSecret, StandardKey};
 use super::{transient_status, unreachable};
+
+mod answer;
+mod wire;
+
+#[cfg(test)]
+mod tests;
 
 /// Where and how to reach a `jsonrest` supplier.
 #[derive(Clone)]
@@ -63,24 +72,19 @@ impl JsonrestAdapter {
     /// A request with the partner's authentication: `Api-Key`, `X-Timestamp` and
     /// `X-Signature = hex(sha256(api_key + secret + unix_seconds))`.
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let seconds = Utc::now().timestamp().to_string();
-        let signature = hex::encode(Sha256::digest(format!("{}{}{seconds}", self.api_key.0, self.api_secret.0)));
+        let seconds = Utc::now().timestamp();
         self.http
             .request(method, format!("{}{path}", self.base_url))
             .header("Api-Key", &self.api_key.0)
-            .header("X-Timestamp", seconds)
-            .header("X-Signature", signature)
+            .header("X-Timestamp", seconds.to_string())
+            .header("X-Signature", request_signature(&self.api_key.0, &self.api_secret.0, seconds))
     }
 
     /// `GET` or `DELETE /v2/bookings/{reference}`: the booking, or 404.
     async fn one_booking(&self, method: Method, reference: &str) -> Result<SupplierBooking, SupplierError> {
         let path = format!("/v2/bookings/{}", urlencode(reference));
         let (status, body) = self.send(self.request(method, &path)).await?;
-        match status.as_u16() {
-            200 => Ok(body.parse::<WireBooking>()?.into()),
-            404 => Err(SupplierError::NotFound),
-            _ => Err(unexpected(status, &body.error())),
-        }
+        booking_answer(status, &body)
     }
 
     async fn send(&self, request: RequestBuilder) -> Result<(StatusCode, Answer), SupplierError> {
@@ -97,186 +101,13 @@ impl JsonrestAdapter {
     }
 }
 
-/// A response body, parsed on demand.
-struct Answer(Vec<u8>);
-
-impl Answer {
-    /// A success answer that does not parse: the supplier may have acted, so it is worth
-    /// asking again (the supplier dedupes on the client reference).
-    fn parse<T: DeserializeOwned>(&self) -> Result<T, SupplierError> {
-        serde_json::from_slice(&self.0).map_err(|_| SupplierError::transient("malformed answer"))
-    }
-
-    fn error(&self) -> ErrorAnswer {
-        serde_json::from_slice(&self.0).unwrap_or_default()
-    }
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-struct WireMoney {
-    amount: String,
-    currency: String,
-}
-
-impl From<&Money> for WireMoney {
-    fn from(m: &Money) -> Self {
-        WireMoney { amount: m.amount().to_string(), currency: m.currency().code().to_owned() }
-    }
-}
-
-impl WireMoney {
-    fn parse(&self) -> Option<Money> {
-        Money::parse(&self.amount, &self.currency).ok()
-    }
-}
-
-#[derive(Serialize)]
-struct BookRequest<'a> {
-    client_reference: &'a str,
-    hotel_code: &'a str,
-    check_in: NaiveDate,
-    check_out: NaiveDate,
-    holder: Holder<'a>,
-    rooms: Vec<RoomRequest<'a>>,
-    expected_total: WireMoney,
-}
-
-#[derive(Serialize)]
-struct Holder<'a> {
-    name: &'a str,
-    surname: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct RoomRequest<'a> {
-    room_type_code: &'a str,
-    board_code: &'a str,
-    paxes: Vec<Pax<'a>>,
-}
-
-#[derive(Serialize)]
-struct Pax<'a> {
-    name: &'a str,
-    surname: &'a str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-}
-
-impl<'a> BookRequest<'a> {
-    fn new(r: &'a SupplierBookingRequest) -> Self {
-        let person = |g: &'a SupplierGuest| Pax { name: &g.first_name, surname: &g.last_name, kind: "AD" };
-        BookRequest {
-            client_reference: &r.client_reference,
-            hotel_code: &r.hotel_code,
-            check_in: r.check_in,
-            check_out: r.check_out,
-            holder: Holder {
-                name: &r.holder.first_name,
-                surname: &r.holder.last_name,
-                email: r.holder.email.as_deref(),
-            },
-            rooms: r
-                .rooms
-                .iter()
-                .map(|room| RoomRequest {
-                    room_type_code: &room.room_type_code,
-                    board_code: &room.board_code,
-                    paxes: room.guests.iter().map(person).collect(),
-                })
-                .collect(),
-            expected_total: WireMoney::from(&r.expected_total),
-        }
-    }
-}
-
-/// The booking object (and the shorter answers to book and cancel, which carry a subset).
-#[derive(Deserialize, Debug)]
-struct WireBooking {
-    reference: String,
-    #[serde(default)]
-    client_reference: Option<String>,
-    status: String,
-    #[serde(default)]
-    hotel_code: Option<String>,
-    #[serde(default)]
-    check_in: Option<NaiveDate>,
-    #[serde(default)]
-    check_out: Option<NaiveDate>,
-    #[serde(default)]
-    rooms: Vec<WireRoom>,
-    #[serde(default)]
-    total: Option<WireMoney>,
-    #[serde(default)]
-    modified_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Deserialize, Debug)]
-struct WireRoom {
-    room_type_code: String,
-    board_code: String,
-}
-
-impl From<WireBooking> for SupplierBooking {
-    fn from(b: WireBooking) -> Self {
-        SupplierBooking {
-            reference: b.reference,
-            client_reference: b.client_reference,
-            status_code: b.status,
-            hotel_code: b.hotel_code,
-            check_in: b.check_in,
-            check_out: b.check_out,
-            rooms: b.rooms.into_iter().map(|r| (r.room_type_code, r.board_code)).collect(),
-            total: b.total.as_ref().and_then(WireMoney::parse),
-            modified_at: b.modified_at,
-        }
-    }
-}
-
-#[derive(Deserialize, Debug, Default)]
-struct ErrorAnswer {
-    #[serde(default)]
-    error: String,
-    #[serde(default)]
-    total: Option<WireMoney>,
-    #[serde(default)]
-    details: Vec<FieldDetail>,
-}
-
-#[derive(Deserialize, Debug)]
-struct FieldDetail {
-    #[serde(default)]
-    field: String,
-    #[serde(default)]
-    message: String,
-}
-
-#[derive(Deserialize, Debug)]
-struct ListAnswer {
-    bookings: Vec<WireBooking>,
-    next_page: Option<u32>,
-}
-
-/// A Standard Webhooks event body.
-#[derive(Deserialize, Debug)]
-struct WireEvent {
-    id: String,
-    #[serde(default)]
-    occurred_at: Option<DateTime<Utc>>,
-    data: WireBooking,
-}
-
-fn rejected(reason: RejectionReason, detail: impl Into<String>) -> SupplierError {
-    SupplierError::Rejected(Rejection { reason, detail: detail.into() })
-}
-
-fn unexpected(status: StatusCode, answer: &ErrorAnswer) -> SupplierError {
-    SupplierError::Permanent(format!("unexpected HTTP {} ({})", status.as_u16(), answer.error))
-}
-
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The partner's request signature: `hex(sha256(api_key + secret + unix_seconds))`.
+fn request_signature(api_key: &str, secret: &str, unix_seconds: i64) -> String {
+    hex::encode(Sha256::digest(format!("{api_key}{secret}{unix_seconds}")))
 }
 
 #[async_trait::async_trait]
@@ -289,27 +120,7 @@ impl SupplierAdapter for JsonrestAdapter {
     async fn book(&self, request: &SupplierBookingRequest) -> Result<SupplierBooking, SupplierError> {
         let (status, body) =
             self.send(self.request(Method::POST, "/v2/bookings").json(&BookRequest::new(request))).await?;
-        match status.as_u16() {
-            200 | 201 => Ok(body.parse::<WireBooking>()?.into()),
-            409 => {
-                let answer = body.error();
-                let quoted = answer.total.as_ref().and_then(WireMoney::parse);
-                let detail =
-                    quoted.map_or_else(|| "the price changed".to_owned(), |t| format!("the supplier now asks {t}"));
-                Err(rejected(RejectionReason::PriceChanged, detail))
-            }
-            404 => Err(rejected(RejectionReason::HotelUnknown, "the supplier does not know the hotel")),
-            422 => {
-                let answer = body.error();
-                if answer.error == "no_availability" {
-                    return Err(rejected(RejectionReason::NoAvailability, "no availability for the stay"));
-                }
-                let details: Vec<String> =
-                    answer.details.iter().map(|d| format!("{}: {}", d.field, d.message)).collect();
-                Err(rejected(RejectionReason::InvalidRequest, details.join("; ")))
-            }
-            _ => Err(unexpected(status, &body.error())),
-        }
+        book_answer(status, &body)
     }
 
     #[tracing::instrument(skip_all, fields(supplier = %self.code))]
@@ -337,10 +148,7 @@ impl SupplierAdapter for JsonrestAdapter {
                 ("page", n.to_string()),
             ]);
             let (status, body) = self.send(request).await?;
-            if status != StatusCode::OK {
-                return Err(unexpected(status, &body.error()));
-            }
-            let answer: ListAnswer = body.parse()?;
+            let answer = list_answer(status, &body)?;
             bookings.extend(answer.bookings.into_iter().map(SupplierBooking::from));
             // A page number that does not move forward would loop for ever.
             page = answer.next_page.filter(|next| *next > n);
