@@ -10,11 +10,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use adapters::store::{Pool, queue};
+use adapters::suppliers::resilience::FullJitter;
 use apalis::prelude::*;
 use apalis_core::backend::codec::Codec;
 use apalis_postgres::{Config as PgConfig, PostgresStorage, Pubsub};
 use apalis_sqlite::{Config as SqliteConfig, SqliteStorage};
-use rand::Rng;
 use tokio::task::JoinHandle;
 
 use crate::supplier::{JobError, SupplierJobs, chain};
@@ -236,10 +236,11 @@ impl Runner {
         Err(error.into())
     }
 
+    /// Attempt `n` (from 1) failed: the full-jitter wait before retry `n - 1`, or the
+    /// supplier's `Retry-After` when longer.
     fn backoff(&self, attempt: usize, retry_after: Option<Duration>) -> Duration {
-        let exponent = attempt.saturating_sub(1).min(20) as u32;
-        let ceiling = self.config.retry_base.saturating_mul(2u32.saturating_pow(exponent)).min(self.config.retry_cap);
-        let jittered = Duration::from_micros(rand::rng().random_range(0..=ceiling.as_micros() as u64));
+        let retry = u32::try_from(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
+        let jittered = FullJitter::new(self.config.retry_base, self.config.retry_cap).wait(retry);
         jittered.max(retry_after.unwrap_or_default())
     }
 }

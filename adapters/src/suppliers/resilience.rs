@@ -72,30 +72,35 @@ impl Default for ResilienceSettings {
     }
 }
 
-/// Exponential backoff with full jitter: the n-th wait is uniform in `[0, min(cap, base·2ⁿ)]`
-/// (the "full jitter" of the AWS architecture blog), so clients that failed together do not
-/// retry together.
-#[derive(Debug, Clone)]
+/// Exponential backoff with full jitter, the one schedule for every retry in bookhub (supplier
+/// calls here, failed jobs in the workers): retry `n` (from 0) waits a uniform random time in
+/// `[0, min(cap, base·2ⁿ)]` (the "full jitter" of the AWS architecture blog), so clients that
+/// failed together do not retry together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FullJitter {
-    ceiling: Duration,
+    base: Duration,
     cap: Duration,
-    remaining: u32,
 }
 
 impl FullJitter {
-    pub fn new(base: Duration, cap: Duration, retries: u32) -> Self {
-        FullJitter { ceiling: base.min(cap), cap, remaining: retries }
+    pub fn new(base: Duration, cap: Duration) -> Self {
+        FullJitter { base, cap }
     }
-}
 
-impl Iterator for FullJitter {
-    type Item = Duration;
+    /// The longest wait before retry `n` (from 0): `min(cap, base·2ⁿ)`, without overflow.
+    pub fn ceiling(&self, retry: u32) -> Duration {
+        self.base.saturating_mul(2u32.saturating_pow(retry)).min(self.cap)
+    }
 
-    fn next(&mut self) -> Option<Duration> {
-        self.remaining = self.remaining.checked_sub(1)?;
-        let ceiling = self.ceiling;
-        self.ceiling = (self.ceiling * 2).min(self.cap);
-        Some(Duration::from_micros(rand::rng().random_range(0..=ceiling.as_micros() as u64)))
+    /// The wait before retry `n` (from 0): uniform in `[0, ceiling(n)]`, in microseconds.
+    pub fn wait(&self, retry: u32) -> Duration {
+        let ceiling = u64::try_from(self.ceiling(retry).as_micros()).unwrap_or(u64::MAX);
+        Duration::from_micros(rand::rng().random_range(0..=ceiling))
+    }
+
+    /// The waits of `retries` retries in turn, as backon takes them.
+    pub fn retries(self, retries: u32) -> impl Iterator<Item = Duration> + Send + Sync + Unpin {
+        (0..retries).map(move |retry| self.wait(retry))
     }
 }
 
@@ -278,7 +283,7 @@ impl Resilient {
         };
         let cap = self.settings.retry_cap;
         attempt
-            .retry(FullJitter::new(self.settings.retry_base, cap, self.settings.max_retries))
+            .retry(FullJitter::new(self.settings.retry_base, cap).retries(self.settings.max_retries))
             .sleep(tokio::time::sleep)
             .when(SupplierError::is_retryable)
             .adjust(move |error, backoff| match (error, backoff) {
@@ -342,10 +347,32 @@ mod tests {
 
     #[test]
     fn full_jitter_stays_under_a_doubling_ceiling_and_stops() {
-        let waits: Vec<_> = FullJitter::new(Duration::from_millis(100), Duration::from_millis(300), 4).collect();
+        let jitter = FullJitter::new(Duration::from_millis(100), Duration::from_millis(300));
+        let waits: Vec<_> = jitter.retries(4).collect();
         assert_eq!(waits.len(), 4);
         for (wait, ceiling) in waits.iter().zip([100, 200, 300, 300]) {
             assert!(*wait <= Duration::from_millis(ceiling), "{wait:?} over {ceiling} ms");
         }
+        let ceilings: Vec<_> = (0..4).map(|n| jitter.ceiling(n).as_millis()).collect();
+        assert_eq!(ceilings, [100, 200, 300, 300]);
+    }
+
+    #[test]
+    fn full_jitter_ceilings_saturate_instead_of_overflowing() {
+        let jitter = FullJitter::new(Duration::from_secs(1), Duration::MAX);
+        assert_eq!(jitter.ceiling(10), Duration::from_secs(1024));
+        assert_eq!(jitter.ceiling(40), Duration::from_secs(u64::from(u32::MAX)));
+        let capped = FullJitter::new(Duration::from_secs(1), Duration::from_secs(30));
+        assert_eq!(capped.ceiling(u32::MAX), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn full_jitter_spreads_its_waits_over_the_whole_range() {
+        // Full jitter, not "equal jitter": waits reach both the low and the high quarter.
+        let jitter = FullJitter::new(Duration::from_millis(1000), Duration::from_millis(1000));
+        let waits: Vec<_> = (0..400).map(|_| jitter.wait(0)).collect();
+        assert!(waits.iter().all(|w| *w <= Duration::from_millis(1000)));
+        assert!(waits.iter().any(|w| *w < Duration::from_millis(250)));
+        assert!(waits.iter().any(|w| *w > Duration::from_millis(750)));
     }
 }
