@@ -260,15 +260,19 @@ pub fn quick_resilience() -> adapters::suppliers::resilience::ResilienceSettings
 /// Configures `jsonrest` and `ota` suppliers on the simulator, with its credentials and
 /// webhook secrets, and quick retries (10 ms base, 1 s timeout).
 pub fn use_simulator(settings: &mut Settings, sim: &sim::SupplierSim) {
+    use adapters::suppliers::jsonrest::JsonrestSettings;
+    use adapters::suppliers::ota::OtaSettings;
     use api::config::{JsonrestTable, OtaTable, SupplierSettings};
     let partners = sim::SimConfig::default();
     settings.suppliers.insert(
         "jsonrest".parse().unwrap(),
         SupplierSettings::Jsonrest(JsonrestTable {
-            base_url: sim.jsonrest_url(),
-            api_key: partners.jsonrest.api_key.into(),
-            api_secret: partners.jsonrest.api_secret.into(),
-            webhook_secrets: vec![partners.jsonrest.webhook_secret.into()],
+            protocol: JsonrestSettings {
+                base_url: sim.jsonrest_url(),
+                api_key: partners.jsonrest.api_key.into(),
+                api_secret: partners.jsonrest.api_secret.into(),
+                webhook_secrets: vec![partners.jsonrest.webhook_secret.into()],
+            },
             resilience: quick_resilience(),
             unknown: Default::default(),
         }),
@@ -276,10 +280,12 @@ pub fn use_simulator(settings: &mut Settings, sim: &sim::SupplierSim) {
     settings.suppliers.insert(
         "ota".parse().unwrap(),
         SupplierSettings::Ota(OtaTable {
-            base_url: sim.ota_url(),
-            username: partners.ota.username,
-            password: partners.ota.password.into(),
-            webhook_secrets: vec![partners.ota.webhook_secret.into()],
+            protocol: OtaSettings {
+                base_url: sim.ota_url(),
+                username: partners.ota.username,
+                password: partners.ota.password.into(),
+                webhook_secrets: vec![partners.ota.webhook_secret.into()],
+            },
             resilience: quick_resilience(),
             unknown: Default::default(),
         }),

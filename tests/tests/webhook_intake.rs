@@ -23,10 +23,12 @@ async fn spawn(backend: Backend) -> TestApp {
             "jsonrest".parse().unwrap(),
             SupplierSettings::Jsonrest(JsonrestTable {
                 // Never called: only its webhooks are used.
-                base_url: "http://127.0.0.1:9".into(),
-                api_key: "key".into(),
-                api_secret: "secret".into(),
-                webhook_secrets: vec![SECRET.into()],
+                protocol: adapters::suppliers::jsonrest::JsonrestSettings {
+                    base_url: "http://127.0.0.1:9".into(),
+                    api_key: "key".into(),
+                    api_secret: "secret".into(),
+                    webhook_secrets: vec![SECRET.into()],
+                },
                 resilience: Default::default(),
                 unknown: Default::default(),
             }),

@@ -175,7 +175,7 @@ async fn a_rotated_secret_works_through_its_grace_period_and_not_after() {
                 else {
                     panic!("use_simulator configures jsonrest")
                 };
-                jsonrest.webhook_secrets = secrets.into_iter().map(Into::into).collect();
+                jsonrest.protocol.webhook_secrets = secrets.into_iter().map(Into::into).collect();
             })
             .await
         }

@@ -40,12 +40,8 @@ pub enum SupplierSettings {
 /// `kind = "jsonrest"`: JSON over HTTPS, requests signed with `api_secret`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JsonrestTable {
-    pub base_url: String,
-    pub api_key: Secret,
-    pub api_secret: Secret,
-    /// `whsec_<base64>` secrets accepted on inbound webhooks; several while one is rotated out.
-    #[serde(default)]
-    pub webhook_secrets: Vec<Secret>,
+    #[serde(flatten)]
+    pub protocol: JsonrestSettings,
     #[serde(flatten)]
     pub resilience: ResilienceSettings,
     #[serde(flatten)]
@@ -55,12 +51,8 @@ pub struct JsonrestTable {
 /// `kind = "ota"`: OpenTravel XML over HTTPS with HTTP Basic credentials.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OtaTable {
-    pub base_url: String,
-    pub username: String,
-    pub password: Secret,
-    /// Raw shared secrets accepted on `X-OTA-Signature`; several while one is rotated out.
-    #[serde(default)]
-    pub webhook_secrets: Vec<Secret>,
+    #[serde(flatten)]
+    pub protocol: OtaSettings,
     #[serde(flatten)]
     pub resilience: ResilienceSettings,
     #[serde(flatten)]
@@ -113,20 +105,20 @@ impl SupplierSettings {
     /// Checks the table; the error names the key within it.
     pub fn validate(&self) -> Result<(), SettingError> {
         match self {
-            SupplierSettings::Jsonrest(t) => {
-                t.unknown.check()?;
-                check_base_url(&t.base_url)?;
-                required("api_key", t.api_key.is_blank())?;
-                required("api_secret", t.api_secret.is_blank())?;
-                check_secrets_present(&t.webhook_secrets)?;
-                check_standard_secrets(&t.webhook_secrets)?;
+            SupplierSettings::Jsonrest(JsonrestTable { protocol: p, unknown, .. }) => {
+                unknown.check()?;
+                check_base_url(&p.base_url)?;
+                required("api_key", p.api_key.is_blank())?;
+                required("api_secret", p.api_secret.is_blank())?;
+                check_secrets_present(&p.webhook_secrets)?;
+                check_standard_secrets(&p.webhook_secrets)?;
             }
-            SupplierSettings::Ota(t) => {
-                t.unknown.check()?;
-                check_base_url(&t.base_url)?;
-                required("username", t.username.trim().is_empty())?;
-                required("password", t.password.is_blank())?;
-                check_secrets_present(&t.webhook_secrets)?;
+            SupplierSettings::Ota(OtaTable { protocol: p, unknown, .. }) => {
+                unknown.check()?;
+                check_base_url(&p.base_url)?;
+                required("username", p.username.trim().is_empty())?;
+                required("password", p.password.is_blank())?;
+                check_secrets_present(&p.webhook_secrets)?;
             }
             SupplierSettings::Sandbox(t) => {
                 t.unknown.check()?;
@@ -182,36 +174,19 @@ fn build_adapter(
 ) -> Result<Arc<dyn domain::SupplierAdapter>, SettingError> {
     let http = http_client(table.resilience().timeout);
     let secret_error = |e: super::signing::InvalidSecret| SettingError::new("webhook_secrets", e.to_string());
-    let exposed = |secrets: &[Secret]| secrets.iter().map(|s| s.expose().to_owned()).collect::<Vec<_>>();
     Ok(match table {
         SupplierSettings::Jsonrest(t) => Arc::new(
-            JsonrestAdapter::new(
-                code.clone(),
-                JsonrestSettings {
-                    base_url: t.base_url.clone(),
-                    api_key: t.api_key.expose().to_owned(),
-                    api_secret: t.api_secret.expose().to_owned(),
-                    webhook_secrets: exposed(&t.webhook_secrets),
-                },
-                http,
-                webhook_tolerance,
-            )
-            .map_err(secret_error)?,
+            JsonrestAdapter::new(code.clone(), t.protocol.clone(), http, webhook_tolerance).map_err(secret_error)?,
         ),
-        SupplierSettings::Ota(t) => Arc::new(OtaAdapter::new(
-            code.clone(),
-            OtaSettings {
-                base_url: t.base_url.clone(),
-                username: t.username.clone(),
-                password: t.password.expose().to_owned(),
-                webhook_secrets: exposed(&t.webhook_secrets),
-            },
-            http,
-            webhook_tolerance,
-        )),
+        SupplierSettings::Ota(t) => {
+            Arc::new(OtaAdapter::new(code.clone(), t.protocol.clone(), http, webhook_tolerance))
+        }
         SupplierSettings::Sandbox(t) => {
-            let secrets =
-                if t.webhook_secrets.is_empty() { vec![generated_secret()] } else { exposed(&t.webhook_secrets) };
+            let secrets = if t.webhook_secrets.is_empty() {
+                vec![generated_secret()]
+            } else {
+                t.webhook_secrets.iter().map(|s| s.expose().to_owned()).collect()
+            };
             Arc::new(
                 SandboxAdapter::new(code.clone(), &secrets, t.confirm_delay, hub_url.clone(), http, webhook_tolerance)
                     .map_err(secret_error)?,

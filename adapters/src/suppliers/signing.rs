@@ -104,7 +104,7 @@ fn ota_mac(secret: &str, timestamp: &str, body: &[u8]) -> HmacSha256 {
 
 /// Verifies an `X-OTA-Signature` request against any of `secrets`.
 pub fn verify_ota(
-    secrets: &[String],
+    secrets: &[crate::settings::Secret],
     webhook: &InboundWebhook,
     now: DateTime<Utc>,
     tolerance: chrono::Duration,
@@ -116,7 +116,8 @@ pub fn verify_ota(
     if tag.len() != TAG_LEN {
         return Err(WebhookError::BadSignature);
     }
-    let matches = secrets.iter().any(|secret| ota_mac(secret, timestamp, &webhook.body).verify_slice(&tag).is_ok());
+    let matches =
+        secrets.iter().any(|secret| ota_mac(secret.expose(), timestamp, &webhook.body).verify_slice(&tag).is_ok());
     if matches { Ok(()) } else { Err(WebhookError::BadSignature) }
 }
 

@@ -86,9 +86,9 @@ fn a_list_of_secrets_can_come_from_the_environment() {
         let SupplierSettings::Jsonrest(table) = &s.suppliers[&"jsonrest".parse().unwrap()] else {
             panic!("a jsonrest table")
         };
-        let secrets: Vec<_> = table.webhook_secrets.iter().map(Secret::expose).collect();
+        let secrets: Vec<_> = table.protocol.webhook_secrets.iter().map(Secret::expose).collect();
         assert_eq!(secrets, ["whsec_c2VjcmV0", "whsec_b2xk"]);
-        assert_eq!(table.base_url, "http://127.0.0.1:9001");
+        assert_eq!(table.protocol.base_url, "http://127.0.0.1:9001");
         Ok(())
     });
 }

@@ -234,10 +234,12 @@ async fn webhooks(args: &Args, server: &str) -> anyhow::Result<()> {
             "jsonrest".parse().unwrap(),
             SupplierSettings::Jsonrest(JsonrestTable {
                 // Never called: only its webhooks are used.
-                base_url: "http://127.0.0.1:9".into(),
-                api_key: "load".into(),
-                api_secret: "load".into(),
-                webhook_secrets: vec![WEBHOOK_SECRET.into()],
+                protocol: adapters::suppliers::jsonrest::JsonrestSettings {
+                    base_url: "http://127.0.0.1:9".into(),
+                    api_key: "load".into(),
+                    api_secret: "load".into(),
+                    webhook_secrets: vec![WEBHOOK_SECRET.into()],
+                },
                 resilience: Default::default(),
                 unknown: Default::default(),
             }),

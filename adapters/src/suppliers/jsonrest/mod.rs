@@ -14,6 +14,7 @@ use self::answer::{Answer, book_answer, booking_answer, list_answer};
 use self::wire::{BookRequest, WireEvent};
 use super::signing::{self, InvalidSecret, StandardKey};
 use super::{transient_status, unreachable};
+use crate::settings::Secret;
 
 mod answer;
 mod wire;
@@ -21,14 +22,16 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
-/// Where and how to reach a `jsonrest` supplier.
-#[derive(Clone)]
+/// Where and how to reach a `jsonrest` supplier: its keys in a `[suppliers.<code>]` table.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct JsonrestSettings {
     pub base_url: String,
-    pub api_key: String,
-    pub api_secret: String,
+    pub api_key: Secret,
+    /// Signs each request (`X-Signature`).
+    pub api_secret: Secret,
     /// `whsec_…` secrets accepted on inbound webhooks (several while the supplier rotates).
-    pub webhook_secrets: Vec<String>,
+    #[serde(default)]
+    pub webhook_secrets: Vec<Secret>,
 }
 
 #[derive(Debug)]
@@ -42,15 +45,6 @@ pub struct JsonrestAdapter {
     webhook_tolerance: chrono::Duration,
 }
 
-/// A string that never reaches a log.
-struct Secret(String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(…)")
-    }
-}
-
 impl JsonrestAdapter {
     pub fn new(
         code: SupplierCode,
@@ -61,9 +55,13 @@ impl JsonrestAdapter {
         Ok(JsonrestAdapter {
             code,
             base_url: settings.base_url.trim_end_matches('/').to_owned(),
-            api_key: Secret(settings.api_key),
-            api_secret: Secret(settings.api_secret),
-            webhook_keys: settings.webhook_secrets.iter().map(|s| StandardKey::parse(s)).collect::<Result<_, _>>()?,
+            api_key: settings.api_key,
+            api_secret: settings.api_secret,
+            webhook_keys: settings
+                .webhook_secrets
+                .iter()
+                .map(|s| StandardKey::parse(s.expose()))
+                .collect::<Result<_, _>>()?,
             http,
             webhook_tolerance,
         })
@@ -75,9 +73,9 @@ impl JsonrestAdapter {
         let seconds = Utc::now().timestamp();
         self.http
             .request(method, format!("{}{path}", self.base_url))
-            .header("Api-Key", &self.api_key.0)
+            .header("Api-Key", self.api_key.expose())
             .header("X-Timestamp", seconds.to_string())
-            .header("X-Signature", request_signature(&self.api_key.0, &self.api_secret.0, seconds))
+            .header("X-Signature", request_signature(self.api_key.expose(), self.api_secret.expose(), seconds))
     }
 
     /// `GET` or `DELETE /v2/bookings/{reference}`: the booking, or 404.

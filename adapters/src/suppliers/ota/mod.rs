@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
+use crate::settings::Secret;
 use chrono::{DateTime, Utc};
 use domain::supplier::{InboundWebhook, SupplierEvent, WebhookAck, WebhookError};
 use domain::{SupplierAdapter, SupplierBooking, SupplierBookingRequest, SupplierCode, SupplierError};
@@ -40,26 +41,16 @@ const SUPPLIER_REFERENCE: &str = "10";
 /// The most reservations one `OTA_ReadRQ` answers; a full answer means the window must narrow.
 const READ_CAP: usize = 500;
 
-/// Where and how to reach an `ota` supplier.
-#[derive(Clone, Deserialize, Serialize)]
+/// Where and how to reach an `ota` supplier: its keys in a `[suppliers.<code>]` table.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct OtaSettings {
     pub base_url: String,
     /// HTTP Basic credentials: the partner id and password the supplier gave us.
     pub username: String,
-    pub password: String,
+    pub password: Secret,
     /// Raw shared secrets accepted on `X-OTA-Signature` (several while one is rotated out).
-    pub webhook_secrets: Vec<String>,
-}
-
-impl std::fmt::Debug for OtaSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OtaSettings")
-            .field("base_url", &self.base_url)
-            .field("username", &self.username)
-            .field("password", &"…")
-            .field("webhook_secrets", &format_args!("[{} × …]", self.webhook_secrets.len()))
-            .finish()
-    }
+    #[serde(default)]
+    pub webhook_secrets: Vec<Secret>,
 }
 
 #[derive(Debug)]
@@ -86,7 +77,7 @@ impl OtaAdapter {
         let response = self
             .http
             .post(format!("{}/{operation}", self.settings.base_url))
-            .basic_auth(&self.settings.username, Some(&self.settings.password))
+            .basic_auth(&self.settings.username, Some(self.settings.password.expose()))
             .header(CONTENT_TYPE, "application/xml")
             .body(xml)
             .send()
