@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 use adapters::suppliers::signing::StandardKey;
 use anyhow::{Context, bail};
 use api::config::SupplierSettings;
+use bookhub_tests::{POSTGRES_URL_VAR, TestApp, TestDatabase, booking_body};
 use chrono::Utc;
 use clap::{Parser, ValueEnum};
 use domain::{AgencyId, BookingId, WebhookEventId};
 use serde_json::{Value, json};
 use sqlx::postgres::PgPoolOptions;
-use bookhub_tests::{POSTGRES_URL_VAR, TestApp, TestDatabase, booking_body};
 
 #[derive(Debug, Parser)]
 #[command(about = "Drives bookhub and a raw-sqlx baseline on one Postgres database")]

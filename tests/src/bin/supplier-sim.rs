@@ -8,8 +8,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
 use bookhub_tests::sim::{Confirmation, Protocol, SimConfig, SupplierSim};
+use clap::{Parser, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -6,11 +6,11 @@ use adapters::store::webhook_intake::{VerifiedWebhook, WebhookIntake};
 use adapters::store::webhooks::{ReceivedWebhook, Recorded};
 use adapters::suppliers::signing::StandardKey;
 use api::config::SupplierSettings;
+use bookhub_tests::{Backend, TestApp, postgres_available_or_skip};
 use domain::WebhookEventId;
 use domain::supplier::InboundWebhook;
 use jobs::ProcessWebhook;
 use serde_json::{Value, json};
-use bookhub_tests::{Backend, TestApp, postgres_available_or_skip};
 
 const SECRET: &str = "whsec_dGVzdC13ZWJob29rLWludGFrZS1zZWNyZXQ=";
 

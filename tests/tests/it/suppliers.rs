@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use adapters::store::api_keys::Role;
-use serde_json::{Value, json};
 use bookhub_tests::sim::{Confirmation, Faults, Protocol, SimConfig, SupplierSim};
 use bookhub_tests::{Backend, TestApp, booking_body, fast_jobs, with_simulator};
+use serde_json::{Value, json};
 
 const SETTLE: Duration = Duration::from_secs(20);
 

@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 
 use adapters::store::idempotency;
-use serde_json::Value;
 use bookhub_tests::{Backend, TestApp, booking_body, postgres_available_or_skip, problem};
+use serde_json::Value;
 
 async fn booking_count(app: &TestApp, key: &str) -> usize {
     let list = app.get_json(key, "/v1/bookings?limit=100").await;

@@ -2,9 +2,9 @@
 
 use adapters::store::api_keys::Role;
 use adapters::store::queue;
+use bookhub_tests::{Backend, TestApp, booking_body, problem};
 use jobs::{CancelBooking, SubmitBooking};
 use serde_json::{Value, json};
-use bookhub_tests::{Backend, TestApp, booking_body, problem};
 
 #[tokio::test]
 async fn a_booking_is_accepted_pending_with_its_submit_job_queued() {

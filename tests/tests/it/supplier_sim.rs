@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use base64::Engine;
+use bookhub_tests::sim::{Confirmation, Faults, Protocol, SimConfig, SupplierSim};
 use hmac::{Hmac, KeyInit, Mac};
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use bookhub_tests::sim::{Confirmation, Faults, Protocol, SimConfig, SupplierSim};
 
 type HmacSha256 = Hmac<sha2::Sha256>;
 

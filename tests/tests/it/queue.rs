@@ -1,9 +1,9 @@
 //! The submit job written with a booking is an ordinary apalis task.
 
 use adapters::store::queue::{self, EnqueuedJob};
+use bookhub_tests::{Backend, TestApp, booking_body, postgres_available_or_skip};
 use jobs::SubmitBooking;
 use serde_json::Value;
-use bookhub_tests::{Backend, TestApp, booking_body, postgres_available_or_skip};
 
 /// On Postgres the intake writes apalis's table itself (one statement per batch); every
 /// column but the task's identity and time must match what apalis's own insert writes.

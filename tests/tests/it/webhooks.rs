@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use adapters::store::api_keys::Role;
 use adapters::suppliers::signing::{StandardKey, sign_ota};
-use futures::future::join_all;
-use serde_json::{Value, json};
 use bookhub_tests::sim::{Faults, Protocol, SimConfig, SupplierSim};
 use bookhub_tests::{TestApp, booking_body, eventually, problem, with_simulator};
+use futures::future::join_all;
+use serde_json::{Value, json};
 
 const SETTLE: Duration = Duration::from_secs(20);
 const OLD_SECRET: &str = "whsec_b2xkLXNlY3JldC1iZWluZy1yb3RhdGVkLW91dA==";
@@ -82,7 +82,9 @@ async fn processed(app: &TestApp, staff: &str, event_id: &str) -> Value {
 async fn jobs_for(app: &TestApp, queue: &str, booking: &str) -> i64 {
     let prefix = format!("{booking}:%");
     let sql = match app.backend {
-        bookhub_tests::Backend::Postgres => "SELECT count(*) FROM apalis.jobs WHERE job_type = $1 AND idempotency_key LIKE $2",
+        bookhub_tests::Backend::Postgres => {
+            "SELECT count(*) FROM apalis.jobs WHERE job_type = $1 AND idempotency_key LIKE $2"
+        }
         bookhub_tests::Backend::Sqlite => "SELECT count(*) FROM Jobs WHERE job_type = ?1 AND idempotency_key LIKE ?2",
     };
     match app.db.pool() {
