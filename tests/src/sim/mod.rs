@@ -6,7 +6,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use tests::sim::{Faults, Protocol, SimConfig, SupplierSim};
+//! use bookhub_tests::sim::{Faults, Protocol, SimConfig, SupplierSim};
 //! let sim = SupplierSim::start(SimConfig::default()).await?;
 //! sim.set_faults(Protocol::Jsonrest, Faults { fail_next: 2, ..Faults::default() });
 //! // ... point bookhub's jsonrest adapter at sim.jsonrest_url() ...
