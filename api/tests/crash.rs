@@ -14,20 +14,17 @@
 //! the test is skipped with a note, except in CI, where it fails.
 
 use std::fs::File;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use adapters::suppliers::signing::StandardKey;
 use base64::Engine;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use test_support::{TestDatabase, free_port};
 
-const POSTGRES_URL_VAR: &str = "BOOKHUB_TEST_POSTGRES_URL";
 /// Bookings, and as many webhooks (one per booking).
 const EVENTS: i64 = 1_000;
 /// Requests in flight at once while bookings and webhooks are sent.
@@ -48,15 +45,15 @@ const FANOUT_QUEUES: [&str; 3] = ["bookhub.update_crm", "bookhub.notify_agency",
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_are_applied_exactly_once_while_workers_are_killed() {
-    let Some(server_url) = postgres_url_or_skip("webhooks_are_applied_exactly_once_while_workers_are_killed") else {
+    if !test_support::postgres_available_or_skip("webhooks_are_applied_exactly_once_while_workers_are_killed") {
         return;
-    };
+    }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let started = Instant::now();
     let mut phase = Phase::start();
 
     // Declared first, so dropped last: the processes below are killed before it is removed.
-    let (_database, database_url) = TestDatabase::create(&server_url).await;
+    let (_database, database_url) = TestDatabase::create(test_support::Backend::Postgres).await;
     let hub = Hub::new(database_url.clone());
     let client = reqwest::Client::new();
 
@@ -286,17 +283,6 @@ async fn queue_report(db: &PgPool) -> String {
     report
 }
 
-/// `Some(url)` when `BOOKHUB_TEST_POSTGRES_URL` is set; otherwise a printed skip, or a failure
-/// in CI (the rule of `tests::postgres_available_or_skip`).
-fn postgres_url_or_skip(test: &str) -> Option<String> {
-    let url = std::env::var(POSTGRES_URL_VAR).ok().filter(|u| !u.is_empty());
-    if url.is_none() {
-        assert!(std::env::var_os("CI").is_none(), "{test}: CI must set {POSTGRES_URL_VAR}");
-        eprintln!("skipping {test}: set {POSTGRES_URL_VAR}=postgres://postgres@127.0.0.1:5432/postgres to run it");
-    }
-    url
-}
-
 /// Prints how long each phase took.
 struct Phase(Instant);
 
@@ -310,47 +296,6 @@ impl Phase {
         println!("crash test: {what}: {:.2} s", took.as_secs_f64());
         self.0 = Instant::now();
         took
-    }
-}
-
-/// A database made for this test on the server, dropped `WITH (FORCE)` when this is dropped
-/// (a failing test included).
-struct TestDatabase {
-    admin: PgConnectOptions,
-    name: String,
-}
-
-impl TestDatabase {
-    async fn create(server_url: &str) -> (TestDatabase, String) {
-        let admin = PgConnectOptions::from_str(server_url).expect("a valid Postgres URL");
-        let name = format!("bookhub_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = admin.connect().await.unwrap_or_else(|e| panic!("Postgres at {server_url} is unreachable: {e}"));
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .expect("CREATE DATABASE");
-        conn.close().await.ok();
-        let url = admin.clone().database(&name).to_url_lossy().to_string();
-        (TestDatabase { admin, name }, url)
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        // Drop runs outside async: a small runtime on a thread of its own removes the database.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-            runtime.block_on(async {
-                if let Ok(mut conn) = admin.connect().await {
-                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&mut conn).await {
-                        eprintln!("could not drop the test database {name}: {e}");
-                    }
-                }
-            });
-        })
-        .join();
     }
 }
 
@@ -500,12 +445,5 @@ impl Drop for Bookhub {
 /// The last `lines` lines of a process's log, without the submit jobs' retries (they fail by
 /// design here, against the closed port).
 fn tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().filter(|l| !l.contains("queue=\"bookhub.submit_booking\"")).collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-/// A port nothing listens on at the moment.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+    test_support::tail(path, lines, &["queue=\"bookhub.submit_booking\""])
 }

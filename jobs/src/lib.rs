@@ -2,6 +2,7 @@
 //! idempotency key makes queueing the same logical job twice a no-op in the database. Jobs are
 //! written in the same transaction as the rows that call for them; [`workers`] runs them.
 
+pub mod drain;
 pub mod fanout;
 pub mod supplier;
 pub mod webhooks;

@@ -4,109 +4,19 @@
 
 pub mod sim;
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use adapters::store::Database;
 use adapters::store::api_keys::Role;
+use adapters::suppliers::registry::Suppliers;
 use api::{Application, Settings};
 use domain::AgencyId;
+use jobs::supplier::SupplierJobs;
 use reqwest::{Client, RequestBuilder, Response};
 use serde_json::{Value, json};
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection};
-
-pub const POSTGRES_URL_VAR: &str = "BOOKHUB_TEST_POSTGRES_URL";
-
-/// Which database a test runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    /// Postgres when `BOOKHUB_TEST_POSTGRES_URL` is set (unless `BOOKHUB_TEST_BACKEND=sqlite`),
-    /// else SQLite.
-    pub fn from_env() -> Backend {
-        let forced_sqlite = std::env::var("BOOKHUB_TEST_BACKEND").is_ok_and(|b| b == "sqlite");
-        if !forced_sqlite && postgres_url().is_some() { Backend::Postgres } else { Backend::Sqlite }
-    }
-}
-
-fn postgres_url() -> Option<String> {
-    std::env::var(POSTGRES_URL_VAR).ok().filter(|u| !u.is_empty())
-}
-
-/// For tests that need Postgres whatever the suite's backend: `true` when it is configured.
-/// Without it the test is skipped with a printed reason — except in CI, where it fails.
-pub fn postgres_available_or_skip(test: &str) -> bool {
-    if postgres_url().is_some() {
-        return true;
-    }
-    assert!(std::env::var_os("CI").is_none(), "{test}: CI must set {POSTGRES_URL_VAR}");
-    eprintln!("skipping {test}: set {POSTGRES_URL_VAR}=postgres://postgres@127.0.0.1:5432/postgres to run it");
-    false
-}
-
-/// A database made for one test and removed after it.
-#[derive(Debug)]
-pub enum TestDatabase {
-    Sqlite { _dir: tempfile::TempDir },
-    Postgres { admin: Box<PgConnectOptions>, name: String },
-}
-
-impl TestDatabase {
-    /// An empty database (no migrations applied) and its URL; removed when dropped.
-    pub async fn create(backend: Backend) -> (TestDatabase, String) {
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("a temporary folder");
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("bookhub.db").display());
-                (TestDatabase::Sqlite { _dir: dir }, url)
-            }
-            Backend::Postgres => {
-                let url = postgres_url().unwrap_or_else(|| panic!("{POSTGRES_URL_VAR} is not set"));
-                Self::create_postgres(&url).await
-            }
-        }
-    }
-
-    /// A new, empty database on the Postgres server at `server_url`, and its URL.
-    pub async fn create_postgres(server_url: &str) -> (TestDatabase, String) {
-        let admin = PgConnectOptions::from_str(server_url).expect("a valid Postgres URL");
-        let name = format!("bookhub_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = admin.connect().await.unwrap_or_else(|e| panic!("Postgres at {server_url} is unreachable: {e}"));
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .expect("CREATE DATABASE");
-        conn.close().await.ok();
-        let db_url = admin.clone().database(&name).to_url_lossy().to_string();
-        (TestDatabase::Postgres { admin: Box::new(admin), name }, db_url)
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        if let TestDatabase::Postgres { admin, name } = self {
-            let (admin, name) = ((**admin).clone(), name.clone());
-            // Drop runs outside async; a small runtime of its own removes the database.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-                rt.block_on(async {
-                    if let Ok(mut conn) = admin.connect().await {
-                        let _ =
-                            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                                .execute(&mut conn)
-                                .await;
-                    }
-                });
-            })
-            .join();
-        }
-    }
-}
+pub use test_support::{
+    Backend, POSTGRES_URL_VAR, TestDatabase, eventually, free_port, init_test_logging, postgres_available_or_skip,
+};
 
 /// A running bookhub on a free port with its own database.
 pub struct TestApp {
@@ -117,6 +27,8 @@ pub struct TestApp {
     /// The test database's URL, for a second server or a raw connection.
     pub database_url: String,
     handle: api::app::ServerHandle,
+    /// The job handlers, for [`TestApp::run_due_jobs`].
+    jobs: SupplierJobs,
     _database: TestDatabase,
 }
 
@@ -132,7 +44,8 @@ impl TestApp {
 
     /// Spawns on a database the caller made (see [`TestDatabase`]); the app keeps it until dropped.
     pub async fn spawn_on((database, url): (TestDatabase, String), configure: impl FnOnce(&mut Settings)) -> TestApp {
-        let backend = if matches!(database, TestDatabase::Sqlite { .. }) { Backend::Sqlite } else { Backend::Postgres };
+        init_test_logging();
+        let backend = database.backend();
         let mut settings = Settings {
             database_url: url.parse().expect("a test database URL"),
             listen: ([127, 0, 0, 1], 0).into(),
@@ -145,6 +58,7 @@ impl TestApp {
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
         let db = Database::connect(settings.database_url.as_str(), 4).await.expect("a test connection");
+        let jobs = job_handlers(&settings, &db, &address);
         TestApp {
             address,
             client: Client::new(),
@@ -152,8 +66,16 @@ impl TestApp {
             backend,
             database_url: settings.database_url.as_str().to_owned(),
             handle,
+            jobs,
             _database: database,
         }
+    }
+
+    /// Runs every job that is due now, in this task, with the app's real handlers, until none
+    /// is left; how many ran. A job that fails is not due again for a second (see
+    /// `jobs::drain`). Spawn with [`no_workers`] so the background workers do not race it.
+    pub async fn run_due_jobs(&self) -> usize {
+        jobs::drain::run_due_jobs(&self.jobs).await.expect("the queue can be worked")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -206,6 +128,23 @@ impl TestApp {
     pub async fn stop(self) {
         self.handle.stop(true).await;
     }
+}
+
+/// The job handlers as the app builds them from `settings`, for the app at `address`. Mappings
+/// are read afresh each time, so a test that changes them drains with the change.
+fn job_handlers(settings: &Settings, db: &Database, address: &str) -> SupplierJobs {
+    let hub_url = std::sync::Arc::new(std::sync::OnceLock::new());
+    let public_url = if settings.public_url.is_empty() { address.to_owned() } else { settings.public_url.clone() };
+    hub_url.set(public_url.trim_end_matches('/').to_owned()).expect("set once, here");
+    let tolerance = chrono::Duration::from_std(settings.webhooks.tolerance).expect("a valid tolerance");
+    let suppliers =
+        Suppliers::build(&settings.suppliers, tolerance, hub_url).expect("the suppliers' settings are valid");
+    SupplierJobs { db: db.clone(), suppliers, mappings: mappings::Mappings::new(db.orm().clone(), Duration::ZERO) }
+}
+
+/// No background workers: jobs wait in the queue until [`TestApp::run_due_jobs`] runs them.
+pub fn no_workers(settings: &mut Settings) {
+    settings.jobs.enabled = false;
 }
 
 /// A valid booking request, as the README shows it.
@@ -305,22 +244,6 @@ pub async fn with_simulator(configure: impl FnOnce(&mut Settings)) -> (sim::Supp
     sim.set_hub_webhook_url(sim::Protocol::Jsonrest, &app.url("/v1/webhooks/suppliers/jsonrest"));
     sim.set_hub_webhook_url(sim::Protocol::Ota, &app.url("/v1/webhooks/suppliers/ota"));
     (sim, app)
-}
-
-/// Checks every 20 ms until `check` answers `Ok`; panics after `timeout` with what the last
-/// `Err` said (the state it was waiting to change).
-pub async fn eventually<T, Fut>(timeout: std::time::Duration, mut check: impl FnMut() -> Fut) -> T
-where
-    Fut: std::future::Future<Output = Result<T, String>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        match check().await {
-            Ok(done) => return done,
-            Err(state) => assert!(tokio::time::Instant::now() < deadline, "gave up after {timeout:?}: {state}"),
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
 }
 
 impl TestApp {

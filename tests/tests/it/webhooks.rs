@@ -23,9 +23,26 @@ fn ota_secret() -> String {
 
 /// bookhub on the simulator, whose jsonrest supplier is down: only webhooks move bookings.
 async fn start() -> (SupplierSim, TestApp) {
-    let (sim, app) = with_simulator(|_| {}).await;
+    start_with(|_| {}).await
+}
+
+/// As [`start`], without background workers: the test runs the jobs with `run_due_jobs`.
+async fn start_draining() -> (SupplierSim, TestApp) {
+    start_with(bookhub_tests::no_workers).await
+}
+
+async fn start_with(configure: impl FnOnce(&mut api::Settings)) -> (SupplierSim, TestApp) {
+    let (sim, app) = with_simulator(configure).await;
     sim.set_faults(Protocol::Jsonrest, Faults { outage: true, ..Faults::default() });
     (sim, app)
+}
+
+/// The log's row for `event_id` once the due jobs have run: processing must be done with it.
+async fn drained(app: &TestApp, staff: &str, event_id: &str) -> Value {
+    assert!(app.run_due_jobs().await > 0, "{event_id}: its processing job was due");
+    let rows = log(app, staff, "").await;
+    let done = |r: &&Value| r["event_id"] == event_id && r["status"] != "queued" && r["status"] != "duplicate";
+    rows.iter().find(done).cloned().unwrap_or_else(|| panic!("{event_id} not processed: {rows:?}"))
 }
 
 fn event(id: &str, kind: &str, booking: &str, status: &str) -> String {
@@ -229,7 +246,7 @@ async fn a_duplicate_storm_is_applied_once_and_fans_out_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_in_any_order_end_in_the_right_state() {
-    let (_sim, app) = start().await;
+    let (_sim, app) = start_draining().await;
     let (_, key) = app.agency("Viajes Sol").await;
     let staff = app.key(Role::Staff).await;
 
@@ -237,7 +254,7 @@ async fn events_in_any_order_end_in_the_right_state() {
     let repeated = pending_booking(&app, &key).await;
     for id in ["evt_r1", "evt_r2"] {
         deliver(&app, id, &event(id, "booking.confirmed", &repeated, "CNF")).await;
-        processed(&app, &staff, id).await;
+        drained(&app, &staff, id).await;
     }
     assert_eq!(app.get_json(&key, &format!("/v1/bookings/{repeated}")).await["status"], "confirmed");
     assert_eq!(jobs_for(&app, "bookhub.update_crm", &repeated).await, 1);
@@ -250,7 +267,7 @@ async fn events_in_any_order_end_in_the_right_state() {
         ("evt_c3", "booking.modified", "CNF"),
     ] {
         deliver(&app, id, &event(id, kind, &cancelled, status)).await;
-        processed(&app, &staff, id).await;
+        drained(&app, &staff, id).await;
     }
     let booking = app.get_json(&key, &format!("/v1/bookings/{cancelled}")).await;
     assert_eq!(booking["status"], "cancelled");
@@ -259,13 +276,13 @@ async fn events_in_any_order_end_in_the_right_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_for_an_unknown_booking_is_parked_and_can_be_replayed() {
-    let (_sim, app) = start().await;
+    let (_sim, app) = start_draining().await;
     let staff = app.key(Role::Staff).await;
     let unknown = "bk_0193a5b2c4d27e8f9a0b1c2d3e4f5a6b";
 
     assert_eq!(deliver(&app, "evt_lost", &event("evt_lost", "booking.confirmed", unknown, "CNF")).await.status(), 200);
 
-    let row = processed(&app, &staff, "evt_lost").await;
+    let row = drained(&app, &staff, "evt_lost").await;
     assert_eq!(row["status"], "parked");
     let id = row["id"].as_str().unwrap();
     let detail = app.get_json(&staff, &format!("/v1/webhook-events/{id}")).await;
@@ -275,12 +292,9 @@ async fn an_event_for_an_unknown_booking_is_parked_and_can_be_replayed() {
 
     let replayed = app.post(&staff, &format!("/v1/webhook-events/{id}/replay")).send().await.unwrap();
     assert_eq!(replayed.status(), 202);
-    eventually(SETTLE, || async {
-        let again = app.get_json(&staff, &format!("/v1/webhook-events/{id}")).await;
-        let replayed = again["replays"] == 1 && again["status"] == "parked";
-        if replayed { Ok(()) } else { Err(format!("the replay has not run: {again}")) }
-    })
-    .await;
+    assert_eq!(app.run_due_jobs().await, 1, "the replay's job");
+    let again = app.get_json(&staff, &format!("/v1/webhook-events/{id}")).await;
+    assert!(again["replays"] == 1 && again["status"] == "parked", "the replay has run: {again}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

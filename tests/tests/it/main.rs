@@ -1,0 +1,13 @@
+//! bookhub's end-to-end tests, one module per feature, in one test binary: linked once, and
+//! run together (`cargo test -p bookhub-tests --test it bookings::` runs one module).
+
+mod bookings;
+mod idempotency;
+mod migrations;
+mod problems;
+mod queue;
+mod rate_limits;
+mod supplier_sim;
+mod suppliers;
+mod webhook_intake;
+mod webhooks;
