@@ -25,7 +25,8 @@ use crate::routes::{bookings, health, jobs, mappings, suppliers, webhook_events,
         mappings::put, jobs::list, jobs::retry,
         health::healthz, health::readyz,
     ),
-    components(schemas(Problem, ProblemFieldError)),
+    // Schemas only query parameters name are not collected from the paths.
+    components(schemas(Problem, ProblemFieldError, jobs::JobListStatus, webhook_events::WebhookEventStatus, bookings::BookingStatusCode)),
     modifiers(&BearerAuth, &SharedResponses),
     tags(
         (name = "bookings", description = "Agencies' bookings"),
