@@ -33,9 +33,7 @@ use crate::extract::{BodyLimit, path_config, query_config};
 use crate::idempotency::InFlight;
 use crate::openapi::ApiDoc;
 use crate::rate_limit::{RateLimitStatus, RateLimits};
-use crate::routes::{
-    bookings, health, jobs as job_routes, mappings as mapping_routes, suppliers, webhook_events, webhooks,
-};
+use crate::routes;
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -136,20 +134,11 @@ impl Application {
                     .app_data(query_config())
                     .app_data(path_config())
                     .wrap(from_fn(request_id))
-                    .configure(health::register)
+                    .configure(routes::register)
                     .service(web::resource("/docs").to(|| async {
                         HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish()
                     }))
                     .service(SwaggerUi::new("/docs/{_:.*}").url("/v1/openapi.json", openapi.clone()))
-                    .service(
-                        web::scope("/v1")
-                            .service(bookings::scope())
-                            .service(suppliers::scope())
-                            .service(webhooks::scope())
-                            .service(webhook_events::scope())
-                            .service(job_routes::scope())
-                            .service(mapping_routes::scope()),
-                    )
                     .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound("resource")) }))
             })
             // Signals are handled in `run_until_stopped`, so SIGINT drains like SIGTERM does.

@@ -77,33 +77,6 @@ impl KeyCache {
 #[derive(Debug, Clone)]
 pub struct Caller(pub ApiKeyRecord);
 
-impl Caller {
-    /// The caller's agency; only agency keys act for an agency.
-    pub fn agency(&self) -> Result<&AgencyId, ApiError> {
-        match (&self.0.role, &self.0.agency_id) {
-            (Role::Agency, Some(agency)) => Ok(agency),
-            _ => Err(ApiError::Forbidden("only an agency's API key can do this")),
-        }
-    }
-
-    /// Staff and admins only.
-    pub fn staff(&self) -> Result<(), ApiError> {
-        match self.0.role {
-            Role::Staff | Role::Admin => Ok(()),
-            _ => Err(ApiError::Forbidden("only staff keys can do this")),
-        }
-    }
-
-    /// Which bookings the caller may see: an agency its own, staff and admins all.
-    pub fn booking_scope(&self) -> Result<Scope, ApiError> {
-        match self.0.role {
-            Role::Agency => self.agency().map(bookings::for_agency),
-            Role::Staff | Role::Admin => Ok(Scope::All),
-            Role::Finance => Err(ApiError::Forbidden("finance keys read reports, not bookings")),
-        }
-    }
-}
-
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
@@ -130,5 +103,116 @@ impl FromRequest for Caller {
             req.extensions_mut().insert(status);
             Ok(Caller(record))
         })
+    }
+}
+
+/// What a role may do, written once: each extractor below is one permission, so a handler
+/// that takes it in its signature cannot run for a caller without it (401 without a valid key,
+/// 403 for a key of another role).
+pub trait Permission: Sized {
+    /// Why a key of another role is refused (the 403's detail).
+    const DENIED: &'static str;
+
+    /// The permission, when `caller`'s role grants it.
+    fn grant(caller: Caller) -> Option<Self>;
+}
+
+/// Authenticates, then checks `P`.
+fn authorize<P: Permission + 'static>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> LocalBoxFuture<'static, Result<P, ApiError>> {
+    let caller = Caller::from_request(req, payload);
+    Box::pin(async move { P::grant(caller.await?).ok_or(ApiError::Forbidden(P::DENIED)) })
+}
+
+macro_rules! permission_extractors {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            impl FromRequest for $name {
+                type Error = ApiError;
+                type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+                fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+                    authorize::<$name>(req, payload)
+                }
+            }
+        )+
+    };
+}
+
+permission_extractors!(AgencyCaller, StaffCaller, FinanceCaller, AdminCaller, BookingAccess);
+
+/// An agency's key: acts for that agency.
+#[derive(Debug, Clone)]
+pub struct AgencyCaller {
+    pub agency: AgencyId,
+    pub caller: Caller,
+}
+
+impl Permission for AgencyCaller {
+    const DENIED: &'static str = "only an agency's API key can do this";
+
+    fn grant(caller: Caller) -> Option<Self> {
+        match (&caller.0.role, &caller.0.agency_id) {
+            (Role::Agency, Some(agency)) => Some(AgencyCaller { agency: agency.clone(), caller }),
+            _ => None,
+        }
+    }
+}
+
+/// Staff and admins.
+#[derive(Debug, Clone)]
+pub struct StaffCaller(pub Caller);
+
+impl Permission for StaffCaller {
+    const DENIED: &'static str = "only staff keys can do this";
+
+    fn grant(caller: Caller) -> Option<Self> {
+        matches!(caller.0.role, Role::Staff | Role::Admin).then_some(StaffCaller(caller))
+    }
+}
+
+/// Finance and admins.
+#[derive(Debug, Clone)]
+pub struct FinanceCaller(pub Caller);
+
+impl Permission for FinanceCaller {
+    const DENIED: &'static str = "only finance keys can do this";
+
+    fn grant(caller: Caller) -> Option<Self> {
+        matches!(caller.0.role, Role::Finance | Role::Admin).then_some(FinanceCaller(caller))
+    }
+}
+
+/// Admins only.
+#[derive(Debug, Clone)]
+pub struct AdminCaller(pub Caller);
+
+impl Permission for AdminCaller {
+    const DENIED: &'static str = "only admin keys can do this";
+
+    fn grant(caller: Caller) -> Option<Self> {
+        matches!(caller.0.role, Role::Admin).then_some(AdminCaller(caller))
+    }
+}
+
+/// Reads and cancels bookings: an agency its own, staff and admins all (finance none).
+#[derive(Debug, Clone)]
+pub struct BookingAccess {
+    pub scope: Scope,
+    pub caller: Caller,
+}
+
+impl Permission for BookingAccess {
+    const DENIED: &'static str = "finance keys read reports, not bookings";
+
+    fn grant(caller: Caller) -> Option<Self> {
+        let scope = match (&caller.0.role, &caller.0.agency_id) {
+            (Role::Agency, Some(agency)) => bookings::for_agency(agency),
+            (Role::Staff | Role::Admin, _) => Scope::All,
+            _ => return None,
+        };
+        Some(BookingAccess { scope, caller })
     }
 }

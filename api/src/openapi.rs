@@ -1,11 +1,18 @@
 //! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` annotations.
 //! `bookhub openapi > openapi/openapi.json` regenerates the committed copy; a test fails when
-//! it is stale.
+//! it is stale, and another when it and the route table (`routes::endpoints`) disagree.
+//!
+//! The answers every authenticated operation can give (401, 403, 429) and every operation's
+//! 500 are declared once, under `components/responses`, and referenced from each operation by
+//! [`SharedResponses`].
 
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, schema};
 use utoipa::{Modify, OpenApi};
 
-use crate::error::{Problem, ProblemFieldError};
+use crate::error::{PROBLEM_JSON, Problem, ProblemFieldError};
 use crate::routes::{bookings, health, jobs, mappings, suppliers, webhook_events, webhooks};
 
 #[derive(OpenApi)]
@@ -18,8 +25,9 @@ use crate::routes::{bookings, health, jobs, mappings, suppliers, webhook_events,
         mappings::put, jobs::list, jobs::retry,
         health::healthz, health::readyz,
     ),
-    components(schemas(Problem, ProblemFieldError)),
-    modifiers(&BearerAuth),
+    // Schemas only query parameters name are not collected from the paths.
+    components(schemas(Problem, ProblemFieldError, jobs::JobListStatus, webhook_events::WebhookEventStatus, bookings::BookingStatusCode)),
+    modifiers(&BearerAuth, &SharedResponses),
     tags(
         (name = "bookings", description = "Agencies' bookings"),
         (name = "suppliers", description = "Suppliers and their health (staff)"),
@@ -45,6 +53,57 @@ impl Modify for BearerAuth {
             ),
         );
     }
+}
+
+/// The shared error answers: (status, component name, description, whether only authenticated
+/// operations give it).
+const SHARED: &[(&str, &str, &str, bool)] = &[
+    ("401", "Unauthorized", "No API key, or not a valid one (`WWW-Authenticate: Bearer`)", true),
+    ("403", "Forbidden", "This key's role may not do this", true),
+    ("429", "TooManyRequests", "Too many requests for this API key; see `Retry-After`", true),
+    ("500", "InternalError", "Something failed inside bookhub; the details are logged, not answered", false),
+];
+
+/// Declares the shared answers once and references them from every operation they apply to.
+struct SharedResponses;
+
+impl Modify for SharedResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (status, name, description, _) in SHARED {
+            components.responses.insert((*name).to_owned(), RefOr::T(problem_response(status, description)));
+        }
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
+            for operation in operations.into_iter().flatten() {
+                apply_shared(operation);
+            }
+        }
+    }
+}
+
+fn apply_shared(operation: &mut Operation) {
+    let authenticated = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+    for (status, name, _, only_authenticated) in SHARED {
+        if authenticated || !only_authenticated {
+            operation
+                .responses
+                .responses
+                .entry((*status).to_owned())
+                .or_insert_with(|| RefOr::Ref(Ref::from_response_name(*name)));
+        }
+    }
+}
+
+fn problem_response(status: &str, description: &str) -> utoipa::openapi::Response {
+    let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+    let mut response = ResponseBuilder::new().description(description).content(PROBLEM_JSON, content);
+    if status == "429" {
+        let seconds = schema::ObjectBuilder::new().schema_type(schema::Type::Integer).minimum(Some(0)).build();
+        let header = HeaderBuilder::new().schema(Some(seconds)).description(Some("Seconds until a request is allowed"));
+        response = response.header("Retry-After", header.build());
+    }
+    response.build()
 }
 
 /// The document as committed: pretty JSON with a final newline.

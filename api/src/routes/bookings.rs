@@ -14,11 +14,12 @@ use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
-use crate::auth::Caller;
-use crate::error::{ApiError, Problem, method_not_allowed};
+use crate::auth::{AgencyCaller, BookingAccess};
+use crate::error::{ApiError, Problem};
 use crate::extract::JsonBody;
 use crate::idempotency::{self, IdempotencyKey};
 use crate::pagination;
+use crate::routes::{Endpoint, Method, Page, given};
 
 /// A booking request, in bookhub's own codes.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -28,35 +29,105 @@ use crate::pagination;
     "total": {"amount": "450.00", "currency": "EUR"}, "client_reference": "AG-123"}))]
 pub struct BookingRequest {
     /// A configured supplier's code.
+    #[schema(required = true, min_length = 1, max_length = 32, pattern = r"^[a-z0-9_-]+$")]
     pub supplier: String,
+    /// The hotel's code: printable ASCII, not blank.
+    #[schema(required = true, min_length = 1, max_length = 200, pattern = r"^[ -~]*[!-~][ -~]*$")]
     pub hotel_code: String,
-    /// `YYYY-MM-DD`.
+    /// `YYYY-MM-DD`, in the years 2000 to 2999.
+    #[schema(required = true, value_type = String, format = Date, pattern = r"^2[0-9]{3}-[0-9]{2}-[0-9]{2}$")]
     pub check_in: String,
-    /// `YYYY-MM-DD`, after `check_in`.
+    /// `YYYY-MM-DD`, after `check_in` and at most 90 nights later.
+    #[schema(required = true, value_type = String, format = Date, pattern = r"^2[0-9]{3}-[0-9]{2}-[0-9]{2}$")]
     pub check_out: String,
+    #[schema(required = true, min_items = 1, max_items = 9)]
     pub rooms: Vec<RoomRequest>,
+    #[schema(required = true)]
     pub total: MoneyDto,
-    /// The agency's own reference.
+    /// The agency's own reference: at most 200 bytes of UTF-8, no control characters; blank
+    /// means none.
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub client_reference: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(default)]
 pub struct RoomRequest {
-    /// `SGL`, `DBL`, `TWN`, `DBL_SUP`, `TPL`, `FAM` or `JSU`.
+    #[schema(required = true, value_type = RoomTypeCode)]
     pub room_type: String,
-    /// `RO`, `BB`, `HB`, `FB` or `AI`.
+    #[schema(required = true, value_type = BoardCode)]
     pub board: String,
-    /// At least one; the first guest of the first room is the lead guest and needs an email.
+    /// One to eight; the first guest of the first room is the lead guest and needs an email.
+    #[schema(required = true, min_items = 1, max_items = 8)]
     pub guests: Vec<GuestDto>,
+}
+
+/// A room type, in bookhub's codes.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub enum RoomTypeCode {
+    #[serde(rename = "SGL")]
+    Single,
+    #[serde(rename = "DBL")]
+    Double,
+    #[serde(rename = "TWN")]
+    Twin,
+    #[serde(rename = "DBL_SUP")]
+    DoubleSuperior,
+    #[serde(rename = "TPL")]
+    Triple,
+    #[serde(rename = "FAM")]
+    Family,
+    #[serde(rename = "JSU")]
+    JuniorSuite,
+}
+
+/// A board (meal plan), in bookhub's codes.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub enum BoardCode {
+    #[serde(rename = "RO")]
+    RoomOnly,
+    #[serde(rename = "BB")]
+    BedAndBreakfast,
+    #[serde(rename = "HB")]
+    HalfBoard,
+    #[serde(rename = "FB")]
+    FullBoard,
+    #[serde(rename = "AI")]
+    AllInclusive,
+}
+
+/// Where a booking stands.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BookingStatusCode {
+    Pending,
+    Confirmed,
+    Rejected,
+    Failed,
+    CancellationPending,
+    Cancelled,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(default)]
 pub struct GuestDto {
+    /// Not blank, no control characters.
+    #[schema(
+        required = true,
+        min_length = 1,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     pub first_name: String,
+    /// Not blank, no control characters.
+    #[schema(
+        required = true,
+        min_length = 1,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     pub last_name: String,
+    /// Required for the lead guest (the first of the first room).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
 }
 
@@ -64,10 +135,29 @@ pub struct GuestDto {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(default)]
 pub struct MoneyDto {
-    #[schema(example = "450.00")]
+    /// Greater than zero, with at most as many decimals as the currency has.
+    #[schema(required = true, example = "450.00", pattern = r"^[0-9]{1,14}(\.[0-9]{1,4})?$")]
     pub amount: String,
-    #[schema(example = "EUR")]
+    #[schema(required = true, schema_with = currency_schema)]
     pub currency: String,
+}
+
+/// The ISO 4217 codes bookhub takes, exactly: every three-letter code that parses.
+fn currency_schema() -> utoipa::openapi::Object {
+    let letters = b'A'..=b'Z';
+    let codes = letters.clone().flat_map(|a| {
+        let letters = letters.clone();
+        letters
+            .clone()
+            .flat_map(move |b| letters.clone().map(move |c| String::from_utf8_lossy(&[a, b, c]).into_owned()))
+    });
+    let known: Vec<String> = codes.filter(|c| c.parse::<domain::Currency>().is_ok()).collect();
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some("An ISO 4217 currency code."))
+        .examples([serde_json::json!("EUR")])
+        .enum_values(Some(known))
+        .build()
 }
 
 impl From<BookingRequest> for BookingDraft {
@@ -102,7 +192,7 @@ impl From<BookingRequest> for BookingDraft {
 pub struct BookingView {
     #[schema(example = "bk_0193a5b2c4d27e8f9a0b1c2d3e4f5a6b")]
     pub id: String,
-    /// `pending`, `confirmed`, `rejected`, `failed`, `cancellation_pending` or `cancelled`.
+    #[schema(value_type = BookingStatusCode)]
     pub status: String,
     pub supplier: String,
     pub hotel_code: String,
@@ -156,21 +246,15 @@ impl From<&Booking> for BookingView {
     }
 }
 
-/// A page of bookings, newest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BookingPage {
-    pub data: Vec<BookingView>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListParams {
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Only bookings in this status.
+    /// Only bookings in this status; empty means any.
+    #[param(value_type = Option<BookingStatusCode>)]
     pub status: Option<String>,
 }
 
@@ -180,22 +264,24 @@ pub struct ListParams {
 /// submits it to the supplier, in one transaction, and answers 202. Requires an
 /// `Idempotency-Key`: a retry with the same key and body gets this same answer back.
 #[utoipa::path(post, path = "/v1/bookings", tag = "bookings", request_body = BookingRequest,
-    params(("Idempotency-Key" = String, Header, description = "Unique per intended booking; kept `idempotency.ttl` (24 h by default)")),
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$",
+        description = "Unique per intended booking: 1 to 255 visible ASCII characters; kept `idempotency.ttl` (24 h by default)")),
     responses(
-        (status = 202, description = "Accepted, pending at the supplier", body = BookingView),
-        (status = 400, description = "Missing Idempotency-Key or malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 202, description = "Accepted, pending at the supplier (also the replay of an earlier answer, with `Idempotent-Replayed: true`)", body = BookingView),
+        (status = 400, description = "Missing or invalid Idempotency-Key, or malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The first request with this key is still in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Validation failed, or the key was used with another body", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: AgencyCaller,
     key: IdempotencyKey,
     body: JsonBody<BookingRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let agency = caller.agency()?;
+    let agency = &caller.agency;
     let request_hash = idempotency::request_hash(&body.value);
     let details =
         NewBooking::parse(&body.parsed.into(), |code| state.suppliers.contains(code)).map_err(ApiError::Validation)?;
@@ -252,21 +338,23 @@ fn booking_response(status: StatusCode, id: &BookingId, body: String, replayed: 
 /// Answers with an `ETag`; send it back in `If-None-Match` to get 304 when nothing changed.
 /// An agency sees only its own bookings (404 for anyone else's).
 #[utoipa::path(get, path = "/v1/bookings/{id}", tag = "bookings",
-    params(("id" = String, Path, description = "The booking id, `bk_…`")),
+    params(
+        ("id" = String, Path, description = "The booking id, `bk_…`"),
+        ("If-None-Match" = Option<String>, Header, description = "An `ETag` of this booking, or `*`"),
+    ),
     responses(
         (status = 200, description = "The booking", body = BookingView),
         (status = 304, description = "Unchanged since the given ETag"),
         (status = 404, description = "No such booking for this caller", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn get(
     state: web::Data<AppState>,
-    caller: Caller,
+    access: BookingAccess,
     id: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = caller.booking_scope()?;
+    let scope = access.scope;
     let id: BookingId = id.parse().map_err(|_| ApiError::NotFound("booking"))?;
     let booking = bookings::find(&state.db, &scope, &id).await?.ok_or(ApiError::NotFound("booking"))?;
     let body = serde_json::to_vec(&BookingView::from(&booking)).map_err(|e| ApiError::Internal(e.into()))?;
@@ -300,27 +388,24 @@ fn if_none_match(req: &HttpRequest, etag: &str) -> bool {
 /// still to be read. Agencies see their own bookings; staff see all.
 #[utoipa::path(get, path = "/v1/bookings", tag = "bookings", params(ListParams),
     responses(
-        (status = 200, description = "A page of bookings", body = BookingPage),
+        (status = 200, description = "A page of bookings", body = Page<BookingView>),
         (status = 400, description = "A bad limit, cursor or status", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
-    caller: Caller,
+    access: BookingAccess,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = caller.booking_scope()?;
+    let scope = access.scope;
     let limit = pagination::limit(params.limit)?;
-    let status = params
-        .status
-        .as_deref()
+    let status = given(&params.status)
         .map(str::parse::<BookingStatus>)
         .transpose()
         .map_err(|e| ApiError::bad_request("invalid_status", format!("status: {e}")))?;
-    let after: Option<BookingId> = params.cursor.as_deref().map(pagination::decode_cursor).transpose()?;
+    let after: Option<BookingId> = given(&params.cursor).map(pagination::decode_cursor).transpose()?;
     let page = bookings::page(&state.db, &scope, status, after.as_ref(), limit).await?;
-    Ok(HttpResponse::Ok().json(BookingPage {
+    Ok(HttpResponse::Ok().json(Page {
         data: page.items.iter().map(BookingView::from).collect(),
         next_cursor: page.next_after.map(|id| pagination::encode_cursor(id.as_str())),
     }))
@@ -337,16 +422,15 @@ pub async fn list(
         (status = 202, description = "Cancellation under way", body = BookingView),
         (status = 200, description = "Already cancelled", body = BookingView),
         (status = 404, description = "No such booking for this caller", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The booking's status does not allow cancelling", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The booking's status does not allow cancelling, or it changed meanwhile", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn cancel(
     state: web::Data<AppState>,
-    caller: Caller,
+    access: BookingAccess,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = caller.booking_scope()?;
+    let scope = access.scope;
     let id: BookingId = id.parse().map_err(|_| ApiError::NotFound("booking"))?;
     let booking = match bookings::request_cancellation(&state.db, &scope, &id, CancelBooking::for_booking).await? {
         CancelOutcome::NotFound => return Err(ApiError::NotFound("booking")),
@@ -360,16 +444,9 @@ pub async fn cancel(
     Ok(response.json(BookingView::from(&booking)))
 }
 
-pub fn scope() -> actix_web::Scope {
-    web::scope("/bookings")
-        .service(
-            web::resource("")
-                .route(web::get().to(list))
-                .route(web::post().to(create))
-                .default_service(method_not_allowed("GET, POST")),
-        )
-        .service(web::resource("/{id}").route(web::get().to(get)).default_service(method_not_allowed("GET")))
-        .service(
-            web::resource("/{id}/cancel").route(web::post().to(cancel)).default_service(method_not_allowed("POST")),
-        )
-}
+pub const ROUTES: &[Endpoint] = &[
+    Endpoint { method: Method::Get, path: "/v1/bookings", handler: || web::to(list) },
+    Endpoint { method: Method::Post, path: "/v1/bookings", handler: || web::to(create) },
+    Endpoint { method: Method::Get, path: "/v1/bookings/{id}", handler: || web::to(get) },
+    Endpoint { method: Method::Post, path: "/v1/bookings/{id}/cancel", handler: || web::to(cancel) },
+];

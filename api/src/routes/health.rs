@@ -5,7 +5,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::error::{ApiError, Problem, method_not_allowed};
+use crate::error::{ApiError, Problem};
+use crate::routes::{Endpoint, Method};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
@@ -37,7 +38,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     Ok(HttpResponse::Ok().json(Health { status: "ok" }))
 }
 
-pub fn register(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/healthz").route(web::get().to(healthz)).default_service(method_not_allowed("GET")))
-        .service(web::resource("/readyz").route(web::get().to(readyz)).default_service(method_not_allowed("GET")));
-}
+pub const ROUTES: &[Endpoint] = &[
+    Endpoint { method: Method::Get, path: "/healthz", handler: || web::to(healthz) },
+    Endpoint { method: Method::Get, path: "/readyz", handler: || web::to(readyz) },
+];

@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::auth::Caller;
-use crate::error::{ApiError, Problem, method_not_allowed};
+use crate::auth::StaffCaller;
+use crate::error::{ApiError, Problem};
 use crate::extract::JsonBody;
+use crate::routes::{Endpoint, Method};
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct MappingRequest {
@@ -44,18 +45,19 @@ pub struct MappingView {
     request_body = MappingRequest,
     responses(
         (status = 200, body = MappingView),
-        (status = 403, description = "Not a staff key", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown supplier or kind", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Not one of bookhub's codes", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not one of bookhub's codes, a bad supplier code, or a field of the wrong type", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn put(
     state: web::Data<AppState>,
-    caller: Caller,
+    _caller: StaffCaller,
     path: web::Path<(String, String, String)>,
     body: JsonBody<MappingRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.staff()?;
     let (supplier, kind, supplier_code) = path.into_inner();
     let code: SupplierCode = supplier.parse().map_err(|_| ApiError::NotFound("supplier"))?;
     if !state.suppliers.contains(&code) {
@@ -93,10 +95,8 @@ pub async fn put(
     }))
 }
 
-pub fn scope() -> actix_web::Scope {
-    web::scope("/mappings").service(
-        web::resource("/{supplier}/{kind}/{supplier_code}")
-            .route(web::put().to(put))
-            .default_service(method_not_allowed("PUT")),
-    )
-}
+pub const ROUTES: &[Endpoint] = &[Endpoint {
+    method: Method::Put,
+    path: "/v1/mappings/{supplier}/{kind}/{supplier_code}",
+    handler: || web::to(put),
+}];

@@ -10,8 +10,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::auth::Caller;
-use crate::error::{ApiError, Problem, method_not_allowed};
+use crate::auth::StaffCaller;
+use crate::error::{ApiError, Problem};
+use crate::routes::{Endpoint, Method};
 
 /// A supplier and how its calls have been going in this process.
 #[derive(Debug, Serialize, ToSchema)]
@@ -74,12 +75,9 @@ pub struct SupplierList {
 #[utoipa::path(get, path = "/v1/suppliers", tag = "suppliers",
     responses(
         (status = 200, body = SupplierList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a staff key", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
-pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    caller.staff()?;
+pub async fn list(state: web::Data<AppState>, _caller: StaffCaller) -> Result<HttpResponse, ApiError> {
     let data = state.suppliers.health().into_iter().map(view).collect();
     Ok(HttpResponse::Ok().json(SupplierList { data }))
 }
@@ -89,25 +87,20 @@ pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResp
     params(("code" = String, Path, description = "The supplier's code")),
     responses(
         (status = 200, body = SupplierView),
-        (status = 403, description = "Not a staff key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such supplier", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn health(
     state: web::Data<AppState>,
-    caller: Caller,
+    _caller: StaffCaller,
     code: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.staff()?;
     let code: SupplierCode = code.parse().map_err(|_| ApiError::NotFound("supplier"))?;
     let (kind, health) = state.suppliers.health_of(&code).ok_or(ApiError::NotFound("supplier"))?;
     Ok(HttpResponse::Ok().json(view((code, kind, health))))
 }
 
-pub fn scope() -> actix_web::Scope {
-    web::scope("/suppliers")
-        .service(web::resource("").route(web::get().to(list)).default_service(method_not_allowed("GET")))
-        .service(
-            web::resource("/{code}/health").route(web::get().to(health)).default_service(method_not_allowed("GET")),
-        )
-}
+pub const ROUTES: &[Endpoint] = &[
+    Endpoint { method: Method::Get, path: "/v1/suppliers", handler: || web::to(list) },
+    Endpoint { method: Method::Get, path: "/v1/suppliers/{code}/health", handler: || web::to(health) },
+];

@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
-use crate::auth::Caller;
-use crate::error::{ApiError, Problem, method_not_allowed};
+use crate::auth::StaffCaller;
+use crate::error::{ApiError, Problem};
 use crate::pagination;
+use crate::routes::{Endpoint, Method, Page, given};
 
 /// A logged webhook request.
 #[derive(Debug, Serialize, ToSchema)]
@@ -27,7 +28,7 @@ pub struct WebhookEventView {
     /// `verified`, `unknown_supplier`, `missing_header`, `stale_timestamp`, `bad_signature` or
     /// `malformed`.
     pub verification: String,
-    /// `rejected`, `duplicate`, `queued`, `applied`, `parked`, `needs_mapping` or `ignored`.
+    #[schema(value_type = WebhookEventStatus)]
     pub status: String,
     pub detail: Option<String>,
     /// For `needs_mapping`: the codes without a mapping, as `{"kind", "code"}`.
@@ -57,6 +58,19 @@ impl From<&WebhookEvent> for WebhookEventView {
     }
 }
 
+/// Where a logged request stands.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookEventStatus {
+    Rejected,
+    Duplicate,
+    Queued,
+    Applied,
+    Parked,
+    NeedsMapping,
+    Ignored,
+}
+
 /// A logged request with its headers (credentials are never logged) and raw body.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookEventDetail {
@@ -80,23 +94,20 @@ impl From<WebhookEvent> for WebhookEventDetail {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct WebhookEventPage {
-    pub data: Vec<WebhookEventView>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct WebhookEventParams {
+    /// A supplier's code; empty means any.
+    #[param(max_length = 64, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub supplier: Option<String>,
-    /// One of the statuses above.
+    /// Only requests in this status; empty means any.
+    #[param(value_type = Option<WebhookEventStatus>)]
     pub status: Option<String>,
     /// Received at or after (RFC 3339).
     pub received_from: Option<DateTime<Utc>>,
     /// Received before (RFC 3339).
     pub received_to: Option<DateTime<Utc>>,
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
     pub cursor: Option<String>,
 }
@@ -104,35 +115,32 @@ pub struct WebhookEventParams {
 /// List logged webhook requests, newest first (staff).
 #[utoipa::path(get, path = "/v1/webhook-events", tag = "webhooks", params(WebhookEventParams),
     responses(
-        (status = 200, body = WebhookEventPage),
+        (status = 200, body = Page<WebhookEventView>),
         (status = 400, description = "A bad filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a staff key", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
-    caller: Caller,
+    _caller: StaffCaller,
     params: web::Query<WebhookEventParams>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.staff()?;
     let limit = pagination::limit(params.limit)?;
-    let status = params
-        .status
-        .as_deref()
+    let status = given(&params.status)
         .map(|s| s.parse::<EventStatus>().map_err(|e| ApiError::bad_request("invalid_status", format!("status: {e}"))))
         .transpose()?;
-    if params.supplier.as_deref().is_some_and(|s| s.len() > 64 || s.chars().any(char::is_control)) {
+    let supplier = given(&params.supplier);
+    if supplier.is_some_and(|s| s.len() > 64 || s.chars().any(char::is_control)) {
         return Err(ApiError::bad_request("invalid_supplier", "supplier: not a supplier code"));
     }
     let filter = Filter {
-        supplier: params.supplier.clone(),
+        supplier: supplier.map(str::to_owned),
         status,
         received_from: params.received_from,
         received_to: params.received_to,
     };
-    let after: Option<WebhookEventId> = params.cursor.as_deref().map(pagination::decode_cursor).transpose()?;
+    let after: Option<WebhookEventId> = given(&params.cursor).map(pagination::decode_cursor).transpose()?;
     let (events, next) = webhooks::page(&state.db, &filter, after.as_ref(), limit).await?;
-    Ok(HttpResponse::Ok().json(WebhookEventPage {
+    Ok(HttpResponse::Ok().json(Page {
         data: events.iter().map(WebhookEventView::from).collect(),
         next_cursor: next.map(|id| pagination::encode_cursor(id.as_str())),
     }))
@@ -143,12 +151,14 @@ pub async fn list(
     params(("id" = String, Path, description = "`whe_…`")),
     responses(
         (status = 200, body = WebhookEventDetail),
-        (status = 403, description = "Not a staff key", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
-pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    caller.staff()?;
+pub async fn get(
+    state: web::Data<AppState>,
+    _caller: StaffCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id: WebhookEventId = id.parse().map_err(|_| ApiError::NotFound("webhook event"))?;
     let event = webhooks::find(&state.db, &id).await?.ok_or(ApiError::NotFound("webhook event"))?;
     Ok(HttpResponse::Ok().json(WebhookEventDetail::from(event)))
@@ -164,17 +174,15 @@ pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<Strin
     params(("id" = String, Path, description = "`whe_…`")),
     responses(
         (status = 202, description = "Queued for processing", body = WebhookEventView),
-        (status = 403, description = "Not a staff key", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not waiting: rejected, duplicate, applied or ignored", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn replay(
     state: web::Data<AppState>,
-    caller: Caller,
+    _caller: StaffCaller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.staff()?;
     let id: WebhookEventId = id.parse().map_err(|_| ApiError::NotFound("webhook event"))?;
     match webhooks::replay(&state.db, &id, |n| ProcessWebhook::for_event(&id, n)).await? {
         Replay::NotFound => Err(ApiError::NotFound("webhook event")),
@@ -186,11 +194,8 @@ pub async fn replay(
     }
 }
 
-pub fn scope() -> actix_web::Scope {
-    web::scope("/webhook-events")
-        .service(web::resource("").route(web::get().to(list)).default_service(method_not_allowed("GET")))
-        .service(web::resource("/{id}").route(web::get().to(get)).default_service(method_not_allowed("GET")))
-        .service(
-            web::resource("/{id}/replay").route(web::post().to(replay)).default_service(method_not_allowed("POST")),
-        )
-}
+pub const ROUTES: &[Endpoint] = &[
+    Endpoint { method: Method::Get, path: "/v1/webhook-events", handler: || web::to(list) },
+    Endpoint { method: Method::Get, path: "/v1/webhook-events/{id}", handler: || web::to(get) },
+    Endpoint { method: Method::Post, path: "/v1/webhook-events/{id}/replay", handler: || web::to(replay) },
+];

@@ -13,8 +13,9 @@ use domain::{SupplierAdapter, SupplierCode, WebhookEventId};
 use jobs::ProcessWebhook;
 
 use crate::app::AppState;
-use crate::error::{ApiError, Problem, method_not_allowed};
+use crate::error::{ApiError, Problem};
 use crate::extract::RawBody;
+use crate::routes::{Endpoint, Method};
 
 /// The longest supplier message id taken (it is a database key).
 const MAX_MESSAGE_ID: usize = 200;
@@ -33,7 +34,7 @@ const MAX_MESSAGE_ID: usize = 200;
         (status = 400, description = "Malformed event", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Bad signature, stale timestamp or missing headers", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown supplier", body = Problem, content_type = "application/problem+json"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than the limit", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn receive(
     state: web::Data<AppState>,
@@ -104,7 +105,5 @@ async fn reject(state: &AppState, received: &ReceivedWebhook, verification: Veri
     }
 }
 
-pub fn scope() -> actix_web::Scope {
-    web::scope("/webhooks/suppliers")
-        .service(web::resource("/{code}").route(web::post().to(receive)).default_service(method_not_allowed("POST")))
-}
+pub const ROUTES: &[Endpoint] =
+    &[Endpoint { method: Method::Post, path: "/v1/webhooks/suppliers/{code}", handler: || web::to(receive) }];

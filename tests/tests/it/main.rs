@@ -4,6 +4,7 @@
 mod bookings;
 mod idempotency;
 mod migrations;
+mod openapi_walk;
 mod problems;
 mod queue;
 mod rate_limits;
