@@ -63,7 +63,12 @@ pub struct OtaTable {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SandboxTable {
-    /// `whsec_<base64>` secrets; empty: one is generated at start-up (fine for one process).
+    /// Whether agencies can book it. Unset: on with the embedded SQLite database (a first run,
+    /// the demo), off on Postgres (production), where it would confirm fake bookings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// `whsec_<base64>` secrets; empty: one is generated at start-up, which only one process
+    /// can verify, so an enabled sandbox on Postgres (several processes) needs one.
     pub webhook_secrets: Vec<Secret>,
     /// How long before it confirms by webhook; 0 confirms at once.
     #[serde(with = "humantime_serde")]
@@ -77,6 +82,7 @@ pub struct SandboxTable {
 impl Default for SandboxTable {
     fn default() -> Self {
         SandboxTable {
+            enabled: None,
             webhook_secrets: Vec::new(),
             confirm_delay: Duration::from_secs(2),
             resilience: ResilienceSettings::default(),
@@ -91,6 +97,14 @@ impl SupplierSettings {
             SupplierSettings::Jsonrest(_) => SupplierKind::Jsonrest,
             SupplierSettings::Ota(_) => SupplierKind::Ota,
             SupplierSettings::Sandbox(_) => SupplierKind::Sandbox,
+        }
+    }
+
+    /// Whether the supplier is served, on a database that is (`true`) or is not Postgres.
+    pub fn enabled(&self, on_postgres: bool) -> bool {
+        match self {
+            SupplierSettings::Sandbox(t) => t.enabled.unwrap_or(!on_postgres),
+            _ => true,
         }
     }
 

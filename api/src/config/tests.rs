@@ -167,3 +167,23 @@ fn settings_print_no_secret() {
         assert!(!printed.contains(secret), "{secret} is printed: {printed}");
     }
 }
+
+#[test]
+fn the_sandbox_is_on_for_sqlite_off_for_postgres_and_needs_a_shared_secret_when_switched_on_there() {
+    let sqlite = with("log", "info").unwrap();
+    assert!(sqlite.enabled_suppliers().contains_key(&"sandbox".parse().unwrap()));
+    let postgres = with("database_url", "postgres://bookhub@db/bookhub").unwrap();
+    assert!(postgres.enabled_suppliers().is_empty(), "off on Postgres unless set");
+
+    let figment = Figment::from(Serialized::defaults(Settings::default()))
+        .merge(Serialized::global("database_url", "postgres://bookhub@db/bookhub"))
+        .merge(Serialized::global("suppliers", serde_json::json!({"sandbox": {"enabled": true}})));
+    let err = Settings::from_figment(figment.clone()).unwrap_err();
+    assert_eq!(err.env, "BOOKHUB_SUPPLIERS__SANDBOX__WEBHOOK_SECRETS");
+    let shared = figment.merge(Serialized::global(
+        "suppliers",
+        serde_json::json!({"sandbox": {"webhook_secrets": ["whsec_c2VjcmV0"]}}),
+    ));
+    let on = Settings::from_figment(shared).unwrap();
+    assert!(on.enabled_suppliers().contains_key(&"sandbox".parse().unwrap()));
+}
