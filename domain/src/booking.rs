@@ -10,12 +10,19 @@ use crate::money::Money;
 use crate::validation::{EmailAddress, FieldErrors, Violations};
 
 /// A guest as booked. The first guest of the first room is the lead guest and must have an email.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Its `Debug` hides the person: a log line that prints a booking leaks no guest.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Guest {
     pub first_name: String,
     pub last_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<EmailAddress>,
+}
+
+impl std::fmt::Debug for Guest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guest").field("email", &self.email.is_some()).finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,11 +53,17 @@ pub struct RoomDraft {
     pub guests: Vec<GuestDraft>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct GuestDraft {
     pub first_name: String,
     pub last_name: String,
     pub email: Option<String>,
+}
+
+impl std::fmt::Debug for GuestDraft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuestDraft").field("email", &self.email.is_some()).finish_non_exhaustive()
+    }
 }
 
 /// A booking request that obeys every rule; what the intake stores as `pending`.
@@ -376,6 +389,16 @@ mod tests {
 
     fn known(code: &SupplierCode) -> bool {
         code.as_str() == "sandbox"
+    }
+
+    #[test]
+    fn debug_output_names_no_guest() {
+        let booking = NewBooking::parse(&draft(), known).unwrap();
+        let printed = format!("{booking:?} {:?}", draft());
+        for personal in ["Ana", "Pérez", "ana@example.com"] {
+            assert!(!printed.contains(personal), "{personal} in {printed}");
+        }
+        assert!(printed.contains("PMI-00042"), "the rest is still there: {printed}");
     }
 
     fn fields(result: Result<NewBooking, FieldErrors>) -> Vec<(String, &'static str)> {

@@ -93,9 +93,16 @@ impl Violations {
 }
 
 /// An email address, checked for the shape `local@domain.tld` (delivery proves the rest).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+/// `Debug` hides it.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct EmailAddress(String);
+
+impl std::fmt::Debug for EmailAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EmailAddress(…)")
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("is not a valid email address")]
