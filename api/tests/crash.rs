@@ -332,6 +332,7 @@ impl Hub {
             .env("BOOKHUB_DATABASE_URL", &self.database_url)
             .env("BOOKHUB_LOG", "warn,apalis_postgres=info")
             .env("BOOKHUB_SUPPLIERS__JSONREST__BASE_URL", &self.supplier_url)
+            .env("BOOKHUB_SUPPLIERS__JSONREST__ALLOW_HTTP", "true")
             .env("BOOKHUB_SUPPLIERS__JSONREST__API_KEY", "crash-test-key")
             .env("BOOKHUB_SUPPLIERS__JSONREST__API_SECRET", "crash-test-secret")
             .env("BOOKHUB_SUPPLIERS__JSONREST__WEBHOOK_SECRETS", format!("[\"{}\"]", self.webhook_secret))

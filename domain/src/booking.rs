@@ -246,6 +246,11 @@ impl BookingStatus {
             (S::CancellationPending, E::SupplierRejected { .. }) => S::Rejected,
             // Cancelled before the supplier ever took it: nothing is booked, nothing to cancel.
             (S::CancellationPending, E::SubmissionFailed { .. }) => S::Cancelled,
+            // Cancelled here, yet the supplier took it (a submission that gave up had reached it):
+            // the supplier holds a live booking nobody pays for, so it is cancelled there too.
+            (S::Cancelled, E::SupplierConfirmed { .. } | E::SupplierAcknowledged { .. }) => {
+                return Ok(Transition::CancelAtSupplier);
+            }
             // The supplier holds the booking but has not confirmed it: only its reference is news.
             (_, E::SupplierAcknowledged { .. }) => return Ok(Transition::Unchanged),
             // Already there, or overtaken by a later state.
@@ -322,7 +327,14 @@ impl BookingEvent {
 pub enum Transition {
     Changed(BookingStatus),
     Unchanged,
+    /// The status stays (`cancelled`), but the supplier reports holding the booking: when the
+    /// event brings a reference bookhub did not know, the booking must be cancelled at the
+    /// supplier (with a known one, that cancellation already happened).
+    CancelAtSupplier,
 }
+
+/// The `status_reason` of a cancelled booking the supplier took after all.
+pub const LATE_CONFIRMATION_REASON: &str = "confirmed by the supplier after cancellation; cancelled at the supplier";
 
 /// An event that a booking in status `from` cannot take.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -561,10 +573,18 @@ mod tests {
     }
 
     #[test]
-    fn a_confirmation_after_cancellation_leaves_it_cancelled() {
-        assert_eq!(
-            BookingStatus::Cancelled.apply(&BookingEvent::SupplierConfirmed { supplier_reference: "JR-1".into() }),
-            Ok(Transition::Unchanged)
-        );
+    fn a_confirmation_after_cancellation_stays_cancelled_and_cancels_at_the_supplier() {
+        for event in [
+            BookingEvent::SupplierConfirmed { supplier_reference: "JR-1".into() },
+            BookingEvent::SupplierAcknowledged { supplier_reference: "JR-1".into() },
+        ] {
+            assert_eq!(BookingStatus::Cancelled.apply(&event), Ok(Transition::CancelAtSupplier), "{event:?}");
+        }
+        // Only a cancelled booking asks for it; the supplier cancelling is no news to it.
+        assert_eq!(BookingStatus::Cancelled.apply(&BookingEvent::SupplierCancelled), Ok(Transition::Unchanged));
+        for status in BookingStatus::ALL.iter().filter(|s| **s != BookingStatus::Cancelled) {
+            let confirmed = BookingEvent::SupplierConfirmed { supplier_reference: "JR-1".into() };
+            assert_ne!(status.apply(&confirmed), Ok(Transition::CancelAtSupplier), "{status}");
+        }
     }
 }

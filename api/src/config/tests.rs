@@ -14,7 +14,7 @@ fn with(key: &str, value: impl Serialize) -> Result<Settings, ConfigError> {
 
 fn jsonrest(extra: serde_json::Value) -> serde_json::Value {
     let mut table = serde_json::json!({"base_url": "http://127.0.0.1:9001", "api_key": "k", "api_secret": "s",
-        "webhook_secrets": ["whsec_c2VjcmV0"]});
+        "webhook_secrets": ["whsec_c2VjcmV0"], "allow_http": true});
     table.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     table
 }
@@ -61,7 +61,8 @@ fn a_supplier_table_holds_exactly_its_protocols_keys() {
     assert_eq!(err.env, "BOOKHUB_SUPPLIERS__ACME__PASSWORD");
     let err = with("suppliers", serde_json::json!({"sandbox": {"webhook_secrets": ["plain"]}})).unwrap_err();
     assert_eq!(err.env, "BOOKHUB_SUPPLIERS__SANDBOX__WEBHOOK_SECRETS");
-    let ota = serde_json::json!({"base_url": "http://x", "username": "u", "password": "p", "webhook_secrets": [""]});
+    let ota = serde_json::json!({"base_url": "http://x", "username": "u", "password": "p", "webhook_secrets": [""],
+        "allow_http": true});
     let err = with("suppliers", serde_json::json!({"ota": ota})).unwrap_err();
     assert_eq!(err.env, "BOOKHUB_SUPPLIERS__OTA__WEBHOOK_SECRETS");
     // Another protocol's key, or a typo, is refused, even beside the shared resilience block.
@@ -75,10 +76,24 @@ fn a_supplier_table_holds_exactly_its_protocols_keys() {
 }
 
 #[test]
+fn a_plain_http_supplier_url_needs_allow_http() {
+    let plain = jsonrest(serde_json::json!({"allow_http": false}));
+    let err = with("suppliers", serde_json::json!({"jsonrest": plain})).unwrap_err();
+    assert_eq!(err.env, "BOOKHUB_SUPPLIERS__JSONREST__BASE_URL");
+    let ota = serde_json::json!({"kind": "ota", "base_url": "http://x", "username": "u", "password": "p",
+        "webhook_secrets": ["s"]});
+    let err = with("suppliers", serde_json::json!({"acme": ota})).unwrap_err();
+    assert_eq!(err.env, "BOOKHUB_SUPPLIERS__ACME__BASE_URL");
+    let https = jsonrest(serde_json::json!({"base_url": "https://partner.example.com", "allow_http": false}));
+    assert!(with("suppliers", serde_json::json!({"jsonrest": https})).is_ok());
+}
+
+#[test]
 #[allow(clippy::result_large_err)] // figment::Jail's own error type
 fn a_list_of_secrets_can_come_from_the_environment() {
     figment::Jail::expect_with(|jail| {
         jail.set_env("BOOKHUB_SUPPLIERS__JSONREST__BASE_URL", "http://127.0.0.1:9001");
+        jail.set_env("BOOKHUB_SUPPLIERS__JSONREST__ALLOW_HTTP", "true");
         jail.set_env("BOOKHUB_SUPPLIERS__JSONREST__API_KEY", "key");
         jail.set_env("BOOKHUB_SUPPLIERS__JSONREST__API_SECRET", "secret");
         jail.set_env("BOOKHUB_SUPPLIERS__JSONREST__WEBHOOK_SECRETS", r#"["whsec_c2VjcmV0", "whsec_b2xk"]"#);

@@ -239,6 +239,7 @@ async fn webhooks(args: &Args, server: &str) -> anyhow::Result<()> {
                     api_key: "load".into(),
                     api_secret: "load".into(),
                     webhook_secrets: vec![WEBHOOK_SECRET.into()],
+                    allow_http: true,
                 },
                 resilience: Default::default(),
                 unknown: Default::default(),

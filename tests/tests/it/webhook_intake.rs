@@ -28,6 +28,7 @@ async fn spawn(backend: Backend) -> TestApp {
                     api_key: "key".into(),
                     api_secret: "secret".into(),
                     webhook_secrets: vec![SECRET.into()],
+                    allow_http: true,
                 },
                 resilience: Default::default(),
                 unknown: Default::default(),
