@@ -4,6 +4,7 @@
 mod bookings;
 mod hardening;
 mod idempotency;
+mod late_confirmation;
 mod migrations;
 mod openapi_walk;
 mod problems;
