@@ -212,25 +212,43 @@ pub fn quick_resilience() -> adapters::suppliers::resilience::ResilienceSettings
     }
 }
 
+/// A `jsonrest` supplier's table on a loopback `base_url` (plain http allowed), with default
+/// retries.
+pub fn jsonrest_table(
+    base_url: &str,
+    api_key: &str,
+    api_secret: &str,
+    webhook_secret: &str,
+) -> api::config::JsonrestTable {
+    api::config::JsonrestTable {
+        protocol: adapters::suppliers::jsonrest::JsonrestSettings {
+            base_url: base_url.to_owned(),
+            api_key: api_key.into(),
+            api_secret: api_secret.into(),
+            webhook_secrets: vec![webhook_secret.into()],
+            allow_http: true,
+        },
+        resilience: Default::default(),
+        unknown: Default::default(),
+    }
+}
+
 /// Configures `jsonrest` and `ota` suppliers on the simulator, with its credentials and
 /// webhook secrets, and quick retries (10 ms base, 1 s timeout).
 pub fn use_simulator(settings: &mut Settings, sim: &sim::SupplierSim) {
-    use adapters::suppliers::jsonrest::JsonrestSettings;
     use adapters::suppliers::ota::OtaSettings;
     use api::config::{JsonrestTable, OtaTable, SupplierSettings};
     let partners = sim::SimConfig::default();
     settings.suppliers.insert(
         "jsonrest".parse().unwrap(),
         SupplierSettings::Jsonrest(JsonrestTable {
-            protocol: JsonrestSettings {
-                base_url: sim.jsonrest_url(),
-                api_key: partners.jsonrest.api_key.into(),
-                api_secret: partners.jsonrest.api_secret.into(),
-                webhook_secrets: vec![partners.jsonrest.webhook_secret.into()],
-                allow_http: true,
-            },
             resilience: quick_resilience(),
-            unknown: Default::default(),
+            ..jsonrest_table(
+                &sim.jsonrest_url(),
+                &partners.jsonrest.api_key,
+                &partners.jsonrest.api_secret,
+                &partners.jsonrest.webhook_secret,
+            )
         }),
     );
     settings.suppliers.insert(
