@@ -167,3 +167,14 @@ fn settings_print_no_secret() {
         assert!(!printed.contains(secret), "{secret} is printed: {printed}");
     }
 }
+
+#[test]
+fn webhook_refusal_limits_must_be_positive() {
+    for key in ["refused_per_minute", "refused_burst", "refused_per_supplier_per_minute", "refused_per_supplier_burst"]
+    {
+        let err = with("webhooks", serde_json::json!({ key: 0 })).unwrap_err();
+        assert_eq!(err.path, format!("webhooks.{key}"), "{err}");
+    }
+    let limits = with("webhooks", serde_json::json!({"refused_per_minute": 5, "refused_burst": 2})).unwrap().webhooks;
+    assert_eq!((limits.refused_per_minute, limits.refused_burst), (5, 2));
+}
