@@ -34,6 +34,7 @@ use crate::idempotency::InFlight;
 use crate::openapi::ApiDoc;
 use crate::rate_limit::{RateLimitStatus, RateLimits};
 use crate::routes;
+use crate::routes::webhooks::{RefusalLimit, RefusedDeliveries};
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -44,6 +45,8 @@ pub struct AppState {
     pub in_flight: InFlight,
     pub keys: KeyCache,
     pub rate_limits: RateLimits,
+    /// The limits on refused supplier webhooks, and the count of unknown supplier codes.
+    pub refused_webhooks: RefusedDeliveries,
     pub suppliers: Suppliers,
     pub mappings: Mappings,
     /// How long a completed request's response is kept for replay.
@@ -114,6 +117,7 @@ impl Application {
                 NonZeroU32::new(settings.rate_limit.per_minute).context("rate_limit.per_minute")?,
                 NonZeroU32::new(settings.rate_limit.burst).context("rate_limit.burst")?,
             ),
+            refused_webhooks: refused_webhooks(&settings)?,
             suppliers,
             mappings,
             idempotency_ttl: chrono::Duration::from_std(settings.idempotency.ttl).context("idempotency.ttl")?,
@@ -181,6 +185,21 @@ impl Application {
         self.db.close().await;
         result
     }
+}
+
+/// The refused-webhook limits of `settings.webhooks`.
+fn refused_webhooks(settings: &Settings) -> anyhow::Result<RefusedDeliveries> {
+    let w = &settings.webhooks;
+    let limit = |per_minute: u32, burst: u32, key: &str| -> anyhow::Result<RefusalLimit> {
+        Ok(RefusalLimit {
+            per_minute: NonZeroU32::new(per_minute).with_context(|| format!("webhooks.{key}per_minute"))?,
+            burst: NonZeroU32::new(burst).with_context(|| format!("webhooks.{key}burst"))?,
+        })
+    };
+    Ok(RefusedDeliveries::new(
+        limit(w.refused_per_minute, w.refused_burst, "refused_")?,
+        limit(w.refused_per_supplier_per_minute, w.refused_per_supplier_burst, "refused_per_supplier_")?,
+    ))
 }
 
 /// Gives each configured supplier its protocol's published code mappings, unless it has rows.

@@ -17,10 +17,10 @@ use apalis_core::task::status::Status;
 use apalis_core::worker::context::WorkerContext;
 
 use crate::supplier::{JobError, SupplierJobs};
-use crate::{CancelBooking, ProcessWebhook, SubmitBooking};
+use crate::{CancelBooking, ProcessWebhook, RequeueWaiting, SubmitBooking};
 
 /// The queues that have handlers; the fan-out queues wait for theirs.
-const QUEUES: [&str; 3] = [SubmitBooking::QUEUE, CancelBooking::QUEUE, ProcessWebhook::QUEUE];
+const QUEUES: [&str; 4] = [SubmitBooking::QUEUE, CancelBooking::QUEUE, ProcessWebhook::QUEUE, RequeueWaiting::QUEUE];
 /// Jobs fetched at once from one queue.
 const BATCH: usize = 10;
 /// The least a failed job waits before it is due again (SQLite keeps whole seconds).
@@ -112,6 +112,7 @@ async fn handle(
             result
         }
         CancelBooking::QUEUE => jobs.cancel(&parse::<CancelBooking>(payload)?.booking_id).await,
+        RequeueWaiting::QUEUE => jobs.requeue_waiting(&parse::<RequeueWaiting>(payload)?).await,
         _ => jobs.process_webhook(&parse::<ProcessWebhook>(payload)?.event).await,
     })
 }

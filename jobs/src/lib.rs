@@ -4,6 +4,7 @@
 
 pub mod drain;
 pub mod fanout;
+pub mod requeue;
 pub mod supplier;
 pub mod webhooks;
 pub mod workers;
@@ -11,6 +12,8 @@ pub mod workers;
 use adapters::store::queue::EnqueuedJob;
 use domain::{Booking, BookingId, WebhookEventId};
 use serde::{Deserialize, Serialize};
+
+pub use crate::requeue::RequeueWaiting;
 
 /// Sends a freshly accepted booking to its supplier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

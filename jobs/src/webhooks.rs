@@ -31,7 +31,13 @@ impl SupplierJobs {
         let done = |status, detail: Option<String>| Outcome { status, detail, booking_id: None, missing_codes: vec![] };
         let adapter = logged.supplier.parse::<SupplierCode>().ok().and_then(|code| self.suppliers.get(&code));
         let Some(adapter) = adapter else {
-            return Ok(done(EventStatus::Ignored, Some("the supplier is no longer configured".into())));
+            // The API took it (and the supplier has its 200), but this worker does not know the
+            // supplier (configured differently, a rollback): kept for a replay, not dropped.
+            let detail = format!(
+                "supplier {} is not configured in the process that ran this job; replay it once it is",
+                logged.supplier
+            );
+            return Ok(done(EventStatus::Parked, Some(detail)));
         };
         let inbound = logged.request();
         let events = match adapter.parse_webhook(&inbound) {

@@ -18,7 +18,7 @@ use apalis_sqlite::{Config as SqliteConfig, SqliteStorage};
 use tokio::task::JoinHandle;
 
 use crate::supplier::{JobError, SupplierJobs, chain};
-use crate::{CancelBooking, ProcessWebhook, SubmitBooking};
+use crate::{CancelBooking, ProcessWebhook, RequeueWaiting, SubmitBooking};
 
 /// How the workers run.
 #[derive(Debug, Clone)]
@@ -94,6 +94,7 @@ enum Queue {
     Submit,
     Cancel,
     ProcessWebhook,
+    RequeueWaiting,
 }
 
 impl Queue {
@@ -102,6 +103,7 @@ impl Queue {
             Queue::Submit => SubmitBooking::QUEUE,
             Queue::Cancel => CancelBooking::QUEUE,
             Queue::ProcessWebhook => ProcessWebhook::QUEUE,
+            Queue::RequeueWaiting => RequeueWaiting::QUEUE,
         }
     }
 }
@@ -118,7 +120,7 @@ impl Workers {
         let pool = jobs.db.pool().clone();
         let runner = Arc::new(Runner { jobs, config });
         let mut workers = Workers { contexts: Vec::new(), tasks: Vec::new() };
-        for queue in [Queue::Submit, Queue::Cancel, Queue::ProcessWebhook] {
+        for queue in [Queue::Submit, Queue::Cancel, Queue::ProcessWebhook, Queue::RequeueWaiting] {
             // Names must be unique across processes and restarts.
             let context = WorkerContext::new(&format!("{}-{}-{}", queue.name(), std::process::id(), ulid::Ulid::new()));
             workers.contexts.push(context.clone());
@@ -204,6 +206,7 @@ async fn run(payload: Vec<u8>, this: Data<Arc<QueueRunner>>, id: TaskId, attempt
         }
         Queue::Cancel => jobs.cancel(&parse::<CancelBooking>(&payload)?.booking_id).await,
         Queue::ProcessWebhook => jobs.process_webhook(&parse::<ProcessWebhook>(&payload)?.event).await,
+        Queue::RequeueWaiting => jobs.requeue_waiting(&parse::<RequeueWaiting>(&payload)?).await,
     };
     this.runner.settle(this.queue, result, &id, &attempt).await
 }

@@ -36,7 +36,8 @@ domain::code_enum! {
         Queued = "queued",
         /// Applied to its booking (which may have changed nothing: a repeat or a late event).
         Applied = "applied",
-        /// Its booking is unknown; kept for a replay.
+        /// Its booking is unknown, or its supplier not configured where it ran; kept for a
+        /// replay.
         Parked = "parked",
         /// A supplier code has no mapping; processed again when staff add it.
         NeedsMapping = "needs_mapping",
@@ -50,26 +51,51 @@ domain::code_enum! {
 pub struct ReceivedWebhook {
     pub id: WebhookEventId,
     pub supplier: String,
-    /// Headers (names lower-cased; credentials are dropped when logged) and the raw body.
+    /// Headers (names lower-cased; only [`LOGGED_HEADERS`] are logged) and the raw body.
     pub request: InboundWebhook,
     pub received_at: DateTime<Utc>,
 }
 
-/// Header names never written to the log: credentials, and the addresses of people.
-const UNLOGGED_HEADERS: &[&str] = &["cookie", "forwarded", "x-forwarded-for", "x-real-ip"];
-const UNLOGGED_NAME_PARTS: &[&str] = &["authorization", "token", "api-key", "apikey", "secret", "password"];
+/// The only header names written to the log, most useful first: what each supplier's scheme
+/// signs and names its message with (its partner documentation), the body's type and the
+/// sender's software. Everything else (credentials, cookies, people's addresses, whatever a
+/// proxy or an attacker adds) is dropped: an allowlist, so that a header nobody thought of is
+/// not stored and shown to staff. A signature is kept: it proves nothing without the secret.
+pub const LOGGED_HEADERS: &[&str] = &[
+    "webhook-id",
+    "webhook-timestamp",
+    "x-ota-timestamp",
+    "content-type",
+    "webhook-signature",
+    "x-ota-signature",
+    "user-agent",
+];
 
-fn logged(name: &str) -> bool {
-    !UNLOGGED_HEADERS.contains(&name) && !UNLOGGED_NAME_PARTS.iter().any(|part| name.contains(part))
-}
+/// The most header bytes (names and values) one log row keeps; a header that does not fit in
+/// what is left is dropped whole (a cut value would be a lie, and could not be parsed again).
+pub const LOGGED_HEADER_BYTES: usize = 2048;
 
 pub(crate) fn headers_json(headers: &BTreeMap<String, String>) -> serde_json::Value {
-    let kept: serde_json::Map<String, serde_json::Value> = headers
-        .iter()
-        .filter(|(name, _)| logged(name))
-        .map(|(name, value)| (name.clone(), serde_json::Value::String(value.clone())))
-        .collect();
+    let mut left = LOGGED_HEADER_BYTES;
+    let mut kept = serde_json::Map::new();
+    for name in LOGGED_HEADERS {
+        let Some(value) = headers.get(*name) else { continue };
+        let size = name.len() + value.len();
+        if size <= left {
+            left -= size;
+            kept.insert((*name).to_owned(), serde_json::Value::String(value.clone()));
+        }
+    }
     serde_json::Value::Object(kept)
+}
+
+/// An outcome an event had before it was replayed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PastOutcome {
+    pub status: EventStatus,
+    pub detail: Option<String>,
+    pub booking_id: Option<String>,
+    pub processed_at: Option<DateTime<Utc>>,
 }
 
 /// A logged request.
@@ -88,6 +114,8 @@ pub struct WebhookEvent {
     pub processed_at: Option<DateTime<Utc>>,
     pub headers: serde_json::Value,
     pub body: Vec<u8>,
+    /// The outcomes before each replay, oldest first (the current one is `status`/`detail`).
+    pub previous_outcomes: Vec<PastOutcome>,
 }
 
 impl WebhookEvent {
@@ -103,7 +131,12 @@ impl WebhookEvent {
 
 fn from_model(m: webhook_event::Model) -> Result<WebhookEvent, StoreError> {
     let row = || format!("webhook_events/{}", m.id);
+    let previous_outcomes = match m.outcomes {
+        Some(outcomes) => serde_json::from_value(outcomes).stored(&row)?,
+        None => Vec::new(),
+    };
     Ok(WebhookEvent {
+        previous_outcomes,
         id: m.id.parse().stored(&row)?,
         verification: m.verification.parse().stored(&row)?,
         status: m.status.parse().stored(&row)?,
@@ -221,34 +254,56 @@ pub async fn set_outcome(db: &Database, id: &WebhookEventId, outcome: &Outcome) 
 #[derive(Debug)]
 pub enum Replay {
     NotFound,
-    /// Not waiting (rejected, duplicate, applied, ignored): an applied or ignored event replayed
-    /// later would be judged against the booking's state of now, not of when it happened.
-    NotWaiting(WebhookEvent),
+    /// Never taken (rejected, duplicate), or not in the statuses asked for.
+    NotReplayable(WebhookEvent),
     /// Queued again, with the job `job` returned for the replay's number.
     Queued(WebhookEvent),
 }
 
-/// Queues `job` to process a waiting message (queued, parked, needs_mapping) again, counting
-/// the replay; a concurrent replay of the same message is a [`StoreError::Conflict`].
+/// Statuses a replay takes: every message that was taken. A finished one (applied, ignored)
+/// runs again through the state machine, which is idempotent and order-tolerant.
+pub const REPLAYABLE: [EventStatus; 5] =
+    [EventStatus::Queued, EventStatus::Parked, EventStatus::NeedsMapping, EventStatus::Applied, EventStatus::Ignored];
+
+/// Queues `job` to process a message in one of the statuses `from` (a subset of
+/// [`REPLAYABLE`]) again, counting the replay; its outcome so far (if it has one) goes to
+/// `previous_outcomes`. The update checks the status and replay count it
+/// read, so a job finishing meanwhile or a concurrent replay makes it a
+/// [`StoreError::Conflict`] instead of a second queued job.
 pub async fn replay(
     db: &Database,
     id: &WebhookEventId,
+    from: &[EventStatus],
     job: impl Fn(i32) -> EnqueuedJob,
 ) -> Result<Replay, StoreError> {
     let Some(mut event) = find(db, id).await? else { return Ok(Replay::NotFound) };
-    let waiting = [EventStatus::Queued, EventStatus::Parked, EventStatus::NeedsMapping];
-    if !waiting.contains(&event.status) {
-        return Ok(Replay::NotWaiting(event));
+    if !REPLAYABLE.contains(&event.status) || !from.contains(&event.status) {
+        return Ok(Replay::NotReplayable(event));
     }
     let replays = event.replays + 1;
+    let mut outcomes = event.previous_outcomes.clone();
+    if event.status != EventStatus::Queued {
+        outcomes.push(PastOutcome {
+            status: event.status,
+            detail: event.detail.clone(),
+            booking_id: event.booking_id.clone(),
+            processed_at: event.processed_at,
+        });
+    }
+    let outcomes_json =
+        serde_json::to_value(&outcomes).map_err(|e| StoreError::corrupt(format!("webhook_events/{id}"), e))?;
     with_pool!(db.pool(), p => {
         let mut tx = p.begin().await?;
         let mut qb = sqlx::QueryBuilder::new("UPDATE webhook_events SET status = ");
         qb.push_bind(EventStatus::Queued.as_str())
             .push(", replays = ")
             .push_bind(replays)
+            .push(", outcomes = ")
+            .push_bind(sqlx::types::Json(outcomes_json.clone()))
             .push(" WHERE id = ")
             .push_bind(id.as_str())
+            .push(" AND status = ")
+            .push_bind(event.status.as_str())
             .push(" AND replays = ")
             .push_bind(event.replays);
         if qb.build().execute(&mut *tx).await?.rows_affected() == 0 {
@@ -260,18 +315,39 @@ pub async fn replay(
     })?;
     event.status = EventStatus::Queued;
     event.replays = replays;
+    event.previous_outcomes = outcomes;
     Ok(Replay::Queued(event))
 }
 
-/// Ids of a supplier's messages waiting for a mapping, oldest first.
-pub async fn needing_mapping(db: &Database, supplier: &SupplierCode) -> Result<Vec<WebhookEventId>, StoreError> {
-    let rows = webhook_event::Entity::find()
+/// Ids of up to `limit` of a supplier's messages waiting for a mapping, oldest first, after
+/// `after`: ids only, never the bodies.
+pub async fn needing_mapping(
+    db: &Database,
+    supplier: &SupplierCode,
+    after: Option<&WebhookEventId>,
+    limit: u64,
+) -> Result<Vec<WebhookEventId>, StoreError> {
+    use webhook_event::Column as C;
+    let mut query = webhook_event::Entity::find()
+        .select_only()
+        .column(C::Id)
+        .filter(C::Supplier.eq(supplier.as_str()))
+        .filter(C::Status.eq(EventStatus::NeedsMapping.as_str()));
+    if let Some(after) = after {
+        query = query.filter(C::Id.gt(after.as_str()));
+    }
+    let ids: Vec<String> = query.order_by_asc(C::Id).limit(limit).into_tuple().all(db.orm()).await?;
+    ids.into_iter().map(|id| id.parse().stored(&|| format!("webhook_events/{id}"))).collect()
+}
+
+/// How many of a supplier's messages wait for a mapping.
+pub async fn count_needing_mapping(db: &Database, supplier: &SupplierCode) -> Result<u64, StoreError> {
+    use sea_orm::PaginatorTrait;
+    Ok(webhook_event::Entity::find()
         .filter(webhook_event::Column::Supplier.eq(supplier.as_str()))
         .filter(webhook_event::Column::Status.eq(EventStatus::NeedsMapping.as_str()))
-        .order_by_asc(webhook_event::Column::Id)
-        .all(db.orm())
-        .await?;
-    rows.into_iter().map(|m| from_model(m).map(|e| e.id)).collect()
+        .count(db.orm())
+        .await?)
 }
 
 /// Filters for the staff listing.

@@ -149,6 +149,16 @@ pub struct WebhookSettings {
     /// How long the webhook log keeps a request.
     #[serde(with = "humantime_serde")]
     pub retention: Duration,
+    /// Refused deliveries (unknown supplier, missing headers, stale timestamp, bad signature,
+    /// malformed) taken from one client address: `refused_per_minute` sustained, in bursts of
+    /// up to `refused_burst`; past that, 429 and nothing logged. Verified deliveries are never
+    /// limited.
+    pub refused_per_minute: u32,
+    pub refused_burst: u32,
+    /// The same for one supplier code, from every address together: bounds the refused rows a
+    /// distributed flood can write.
+    pub refused_per_supplier_per_minute: u32,
+    pub refused_per_supplier_burst: u32,
 }
 
 impl WebhookSettings {
@@ -159,7 +169,11 @@ impl WebhookSettings {
             "retention",
             self.retention,
             Duration::from_secs(2 * 86_400)..=Duration::from_secs(3650 * 86_400),
-        )
+        )?;
+        in_range("refused_per_minute", self.refused_per_minute, 1..=1_000_000)?;
+        in_range("refused_burst", self.refused_burst, 1..=100_000)?;
+        in_range("refused_per_supplier_per_minute", self.refused_per_supplier_per_minute, 1..=1_000_000)?;
+        in_range("refused_per_supplier_burst", self.refused_per_supplier_burst, 1..=100_000)
     }
 }
 
@@ -197,6 +211,10 @@ impl Default for Settings {
             webhooks: WebhookSettings {
                 tolerance: Duration::from_secs(300),
                 retention: Duration::from_secs(30 * 86_400),
+                refused_per_minute: 30,
+                refused_burst: 20,
+                refused_per_supplier_per_minute: 60,
+                refused_per_supplier_burst: 30,
             },
             public_url: String::new(),
             log: "info".into(),

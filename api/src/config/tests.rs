@@ -202,3 +202,14 @@ fn the_sandbox_is_on_for_sqlite_off_for_postgres_and_needs_a_shared_secret_when_
     let on = Settings::from_figment(shared).unwrap();
     assert!(on.enabled_suppliers().contains_key(&"sandbox".parse().unwrap()));
 }
+
+#[test]
+fn webhook_refusal_limits_must_be_positive() {
+    for key in ["refused_per_minute", "refused_burst", "refused_per_supplier_per_minute", "refused_per_supplier_burst"]
+    {
+        let err = with("webhooks", serde_json::json!({ key: 0 })).unwrap_err();
+        assert_eq!(err.path, format!("webhooks.{key}"), "{err}");
+    }
+    let limits = with("webhooks", serde_json::json!({"refused_per_minute": 5, "refused_burst": 2})).unwrap().webhooks;
+    assert_eq!((limits.refused_per_minute, limits.refused_burst), (5, 2));
+}

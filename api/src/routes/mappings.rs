@@ -1,10 +1,11 @@
-//! `/v1/mappings`: staff set what a supplier's code means. Messages that waited for the code
-//! (`needs_mapping`) are processed again at once.
+//! `/v1/mappings`: staff set what a supplier's code means. Messages that waited for a mapping
+//! (`needs_mapping`) are then requeued by a background job, in batches (`jobs::requeue`).
 
 use actix_web::{HttpResponse, web};
+use adapters::store::queue;
 use adapters::store::webhooks;
 use domain::SupplierCode;
-use jobs::ProcessWebhook;
+use jobs::RequeueWaiting;
 use mappings::{CodeKind, UpsertError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -28,14 +29,15 @@ pub struct MappingView {
     pub kind: String,
     pub supplier_code: String,
     pub bookhub_code: String,
-    /// Messages that waited for a mapping and were queued again.
-    pub requeued_events: usize,
+    /// Messages of this supplier waiting for a mapping when it was set; a background job
+    /// queues them to be processed again.
+    pub requeued_events: u64,
 }
 
 /// Set a supplier code's mapping (staff).
 ///
 /// Creates or changes the row; then every message of this supplier waiting for a mapping is
-/// processed again.
+/// processed again, queued by a background job in batches (the answer does not wait for it).
 #[utoipa::path(put, path = "/v1/mappings/{supplier}/{kind}/{supplier_code}", tag = "mappings",
     params(
         ("supplier" = String, Path, description = "A configured supplier's code"),
@@ -78,21 +80,12 @@ pub async fn put(
         },
         UpsertError::Store(e) => ApiError::Internal(e.into()),
     })?;
-    let waiting = webhooks::needing_mapping(&state.db, &code).await?;
-    for id in &waiting {
-        // A message replayed meanwhile by someone else is on its way already.
-        match webhooks::replay(&state.db, id, |n| ProcessWebhook::for_event(id, n)).await {
-            Ok(_) | Err(adapters::store::StoreError::Conflict { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
+    let waiting = webhooks::count_needing_mapping(&state.db, &code).await?;
+    if waiting > 0 {
+        let request = uuid::Uuid::new_v4().to_string();
+        queue::push(state.db.pool(), &[RequeueWaiting::for_supplier(&code, &request)]).await?;
     }
-    Ok(HttpResponse::Ok().json(MappingView {
-        supplier,
-        kind,
-        supplier_code,
-        bookhub_code,
-        requeued_events: waiting.len(),
-    }))
+    Ok(HttpResponse::Ok().json(MappingView { supplier, kind, supplier_code, bookhub_code, requeued_events: waiting }))
 }
 
 pub const ROUTES: &[Endpoint] = &[Endpoint {

@@ -2,7 +2,7 @@
 //! replay a message.
 
 use actix_web::{HttpResponse, web};
-use adapters::store::webhooks::{self, EventStatus, Filter, Replay, WebhookEvent};
+use adapters::store::webhooks::{self, EventStatus, Filter, PastOutcome, REPLAYABLE, Replay, WebhookEvent};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
@@ -38,6 +38,30 @@ pub struct WebhookEventView {
     pub replays: i32,
     pub received_at: DateTime<Utc>,
     pub processed_at: Option<DateTime<Utc>>,
+    /// The outcomes it had before each replay, oldest first; the current one is
+    /// `status` / `detail`.
+    pub previous_outcomes: Vec<PastOutcomeView>,
+}
+
+/// An outcome a message had before it was replayed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PastOutcomeView {
+    #[schema(value_type = WebhookEventStatus)]
+    pub status: String,
+    pub detail: Option<String>,
+    pub booking_id: Option<String>,
+    pub processed_at: Option<DateTime<Utc>>,
+}
+
+impl From<&PastOutcome> for PastOutcomeView {
+    fn from(o: &PastOutcome) -> Self {
+        PastOutcomeView {
+            status: o.status.to_string(),
+            detail: o.detail.clone(),
+            booking_id: o.booking_id.clone(),
+            processed_at: o.processed_at,
+        }
+    }
 }
 
 impl From<&WebhookEvent> for WebhookEventView {
@@ -54,6 +78,7 @@ impl From<&WebhookEvent> for WebhookEventView {
             replays: e.replays,
             received_at: e.received_at,
             processed_at: e.processed_at,
+            previous_outcomes: e.previous_outcomes.iter().map(PastOutcomeView::from).collect(),
         }
     }
 }
@@ -71,7 +96,8 @@ pub enum WebhookEventStatus {
     Ignored,
 }
 
-/// A logged request with its headers (credentials are never logged) and raw body.
+/// A logged request with its headers (only an allowlist of names, never credentials) and raw
+/// body.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookEventDetail {
     #[serde(flatten)]
@@ -166,16 +192,19 @@ pub async fn get(
 
 /// Process a logged message again (staff).
 ///
-/// Queues its processing job anew, for a message still waiting: `parked` (its booking unknown),
-/// `needs_mapping`, or `queued`. Others cannot be replayed (409): a rejected request or a
-/// duplicate was never taken, and an applied or ignored event would be judged against the
-/// booking's state of now, not of when it happened.
+/// Queues its processing job anew for any message that was taken: waiting (`parked`,
+/// `needs_mapping`, `queued`) or finished (`applied`, `ignored`, e.g. after a fix). The state
+/// machine is idempotent and order-tolerant, so a replay of an applied event changes nothing;
+/// the outcome it had is kept in `previous_outcomes` and the replay's becomes its status. A
+/// rejected request or a duplicate was never taken and cannot be replayed (409
+/// `not_replayable`); a replay that races with its job finishing or another replay answers 409
+/// `concurrent_update`.
 #[utoipa::path(post, path = "/v1/webhook-events/{id}/replay", tag = "webhooks",
     params(("id" = String, Path, description = "`whe_…`")),
     responses(
         (status = 202, description = "Queued for processing", body = WebhookEventView),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not waiting: rejected, duplicate, applied or ignored", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Never taken (rejected or duplicate), or changed meanwhile", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn replay(
@@ -184,11 +213,11 @@ pub async fn replay(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id: WebhookEventId = id.parse().map_err(|_| ApiError::NotFound("webhook event"))?;
-    match webhooks::replay(&state.db, &id, |n| ProcessWebhook::for_event(&id, n)).await? {
+    match webhooks::replay(&state.db, &id, &REPLAYABLE, |n| ProcessWebhook::for_event(&id, n)).await? {
         Replay::NotFound => Err(ApiError::NotFound("webhook event")),
-        Replay::NotWaiting(event) => Err(ApiError::Conflict {
+        Replay::NotReplayable(event) => Err(ApiError::Conflict {
             code: "not_replayable",
-            detail: format!("a {} request cannot be replayed", event.status),
+            detail: format!("a {} request was never taken and cannot be replayed", event.status),
         }),
         Replay::Queued(event) => Ok(HttpResponse::Accepted().json(WebhookEventView::from(&event))),
     }

@@ -12,5 +12,6 @@ mod queue;
 mod rate_limits;
 mod supplier_sim;
 mod suppliers;
+mod webhook_hardening;
 mod webhook_intake;
 mod webhooks;

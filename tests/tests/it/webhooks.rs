@@ -232,11 +232,13 @@ async fn a_duplicate_storm_is_applied_once_and_fans_out_once() {
         assert_eq!(jobs_for(&app, queue, &booking).await, 1, "{queue}: one job for one change");
     }
 
-    // An applied event is not replayed (it would be judged against today's state); agencies
-    // reach none of the log's endpoints.
+    // A duplicate was never taken and is not replayed; agencies reach none of the log's
+    // endpoints.
+    let duplicate = rows.iter().find(|r| r["status"] == "duplicate").unwrap();
+    let not_taken = format!("/v1/webhook-events/{}/replay", duplicate["id"].as_str().unwrap());
+    assert_eq!(problem(app.post(&staff, &not_taken).send().await.unwrap(), 409).await["code"], "not_replayable");
     let id = row["id"].as_str().unwrap();
     let replay = format!("/v1/webhook-events/{id}/replay");
-    assert_eq!(problem(app.post(&staff, &replay).send().await.unwrap(), 409).await["code"], "not_replayable");
     problem(app.post(&key, &replay).send().await.unwrap(), 403).await;
     problem(app.get(&key, &format!("/v1/webhook-events/{id}")).send().await.unwrap(), 403).await;
     let mapping = app.client.put(app.url("/v1/mappings/jsonrest/board/X")).bearer_auth(&key);

@@ -18,6 +18,7 @@ pub struct Model {
     pub replays: i32,
     pub received_at: DateTimeUtc,
     pub processed_at: Option<DateTimeUtc>,
+    pub outcomes: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
