@@ -98,8 +98,8 @@ pub struct PastOutcome {
     pub processed_at: Option<DateTime<Utc>>,
 }
 
-/// A logged request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A logged request. `Debug` leaves out the body and the header values (guests' data).
+#[derive(Clone, PartialEq, Eq)]
 pub struct WebhookEvent {
     pub id: WebhookEventId,
     pub supplier: String,
@@ -116,6 +116,20 @@ pub struct WebhookEvent {
     pub body: Vec<u8>,
     /// The outcomes before each replay, oldest first (the current one is `status`/`detail`).
     pub previous_outcomes: Vec<PastOutcome>,
+}
+
+impl std::fmt::Debug for WebhookEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookEvent")
+            .field("id", &self.id)
+            .field("supplier", &self.supplier)
+            .field("event_id", &self.event_id)
+            .field("verification", &self.verification)
+            .field("status", &self.status)
+            .field("replays", &self.replays)
+            .field("body_bytes", &self.body.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl WebhookEvent {
