@@ -3,7 +3,12 @@
 //! `X-RateLimit-Reset` (seconds until the full burst is available again); past the limit, 429
 //! with `Retry-After`. Only authenticated keys are counted, so the limiter's memory is bounded
 //! by the number of real keys.
+//!
+//! In front of authentication, [`AuthAttempts`] limits per client address the authentications
+//! the key cache cannot answer (in practice: failed ones), so a flood of made-up keys costs
+//! neither a database lookup each nor unbounded cache memory.
 
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 
 use domain::ApiKeyId;
@@ -72,5 +77,56 @@ impl RateLimits {
                 })
             }
         }
+    }
+}
+
+type AddressLimiter = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock>;
+
+/// Addresses the limiter tracks before it forgets the idle ones.
+const TRACKED_ADDRESSES: usize = 10_000;
+
+/// Authentication attempts per client address (the TCP peer: a forwarded-for header would let
+/// the attacker pick the address). Past the limit, 429 before any key lookup.
+#[derive(Debug)]
+pub struct AuthAttempts {
+    limiter: AddressLimiter,
+    clock: DefaultClock,
+}
+
+impl AuthAttempts {
+    /// `per_minute` sustained, in bursts of up to `burst`.
+    pub fn new(per_minute: NonZeroU32, burst: NonZeroU32) -> Self {
+        let limiter = RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst));
+        AuthAttempts { limiter, clock: DefaultClock::default() }
+    }
+
+    /// Counts one attempt that needs a lookup from `address`.
+    pub fn check(&self, address: IpAddr) -> Result<(), ApiError> {
+        if self.limiter.len() > TRACKED_ADDRESSES {
+            self.limiter.retain_recent();
+        }
+        self.limiter.check_key(&address).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.clock.now());
+            ApiError::AuthRateLimited { retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64 }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_past_its_burst_is_refused_and_others_are_not() {
+        let attempts = AuthAttempts::new(NonZeroU32::new(1).unwrap(), NonZeroU32::new(3).unwrap());
+        let flooder: IpAddr = [192, 0, 2, 1].into();
+        for _ in 0..3 {
+            attempts.check(flooder).unwrap();
+        }
+        let Err(ApiError::AuthRateLimited { retry_after_secs }) = attempts.check(flooder) else {
+            panic!("the fourth attempt must be refused");
+        };
+        assert!(retry_after_secs >= 1);
+        attempts.check([192, 0, 2, 2].into()).unwrap();
     }
 }
