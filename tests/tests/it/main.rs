@@ -3,6 +3,7 @@
 
 mod bookings;
 mod idempotency;
+mod keys;
 mod migrations;
 mod openapi_walk;
 mod problems;
