@@ -167,3 +167,18 @@ fn settings_print_no_secret() {
         assert!(!printed.contains(secret), "{secret} is printed: {printed}");
     }
 }
+
+#[test]
+fn the_key_cache_cannot_outlast_the_revocation_delay_and_the_auth_limiter_needs_a_rate() {
+    let settings = with("rate_limit", serde_json::json!({"key_cache_ttl": "2s"})).unwrap();
+    assert_eq!(settings.rate_limit.key_cache_ttl, Duration::from_secs(2));
+    let err = with("rate_limit", serde_json::json!({"key_cache_ttl": "30s"})).unwrap_err();
+    assert_eq!(
+        (err.path.as_str(), err.env.as_str()),
+        ("rate_limit.key_cache_ttl", "BOOKHUB_RATE_LIMIT__KEY_CACHE_TTL")
+    );
+    for key in ["failed_auth_per_minute", "failed_auth_burst"] {
+        let err = with("rate_limit", serde_json::json!({ key: 0 })).unwrap_err();
+        assert_eq!(err.path, format!("rate_limit.{key}"));
+    }
+}
