@@ -2,8 +2,9 @@
 //! only their SHA-256 is stored (a slow hash adds nothing against keys this random).
 //!
 //! Authentication order, cheapest first: the cache of known keys (no database, no limiter);
-//! then the per-address limiter of lookups ([`crate::rate_limit::AuthAttempts`]); then the
-//! cache of unknown hashes; then the database. A known key stays cached at most
+//! then the per-address limiter of failed authentications
+//! ([`crate::rate_limit::AuthAttempts`]), refusing an address past it; then the cache of
+//! unknown hashes; then the database. Each failure counts against the address. A known key stays cached at most
 //! `rate_limit.key_cache_ttl` (≤ 5 s), which bounds how long another process may still accept
 //! a key after it is revoked; this process forgets it at once.
 
@@ -241,23 +242,23 @@ async fn authenticate(
     address: Option<IpAddr>,
 ) -> Result<ApiKeyRecord, ApiError> {
     let hash = hash_key(key);
-    let record = match state.keys.cached(&hash) {
-        Some(record) => record,
+    let found = match state.keys.cached(&hash) {
+        Some(record) => Some(record),
         None => {
             if let Some(address) = address {
                 state.auth_attempts.check(address)?;
             }
-            if state.keys.known_unknown(&hash) {
-                return Err(ApiError::Unauthorized);
-            }
-            state.keys.fetch(&state.db, hash).await?.ok_or(ApiError::Unauthorized)?
+            if state.keys.known_unknown(&hash) { None } else { state.keys.fetch(&state.db, hash).await? }
         }
     };
     // A revoked key is refused like an unknown one: the caller learns nothing about it.
-    if record.revoked_at.is_some() {
-        return Err(ApiError::Unauthorized);
+    match found.filter(|record| record.revoked_at.is_none()) {
+        Some(record) => Ok(record),
+        None => Err(match address {
+            Some(address) => state.auth_attempts.failed(address, ApiError::Unauthorized),
+            None => ApiError::Unauthorized,
+        }),
     }
-    Ok(record)
 }
 
 /// What a role may do, written once: each extractor below is one permission, so a handler

@@ -88,7 +88,7 @@ impl IntakeSettings {
 }
 
 /// Per API key: `per_minute` sustained, in bursts of up to `burst`. Per client address:
-/// key lookups the cache cannot answer (failed authentications, in practice).
+/// `failed_auth_per_minute` failed authentications sustained, in bursts of `failed_auth_burst`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
