@@ -11,7 +11,6 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::Payload;
@@ -93,23 +92,11 @@ pub struct KeyCache {
     unknown: RwLock<HashMap<String, Instant>>,
     /// When this process last recorded each key's use.
     touched: RwLock<HashMap<ApiKeyId, Instant>>,
-    lookups: AtomicU64,
 }
 
 impl KeyCache {
     pub fn new(ttl: Duration) -> Self {
-        KeyCache {
-            ttl,
-            known: RwLock::default(),
-            unknown: RwLock::default(),
-            touched: RwLock::default(),
-            lookups: AtomicU64::new(0),
-        }
-    }
-
-    /// Database lookups made so far (a measure of what the caches save).
-    pub fn database_lookups(&self) -> u64 {
-        self.lookups.load(Ordering::Relaxed)
+        KeyCache { ttl, known: RwLock::default(), unknown: RwLock::default(), touched: RwLock::default() }
     }
 
     /// Forgets `id` in this process at once (after a revocation or rotation).
@@ -128,7 +115,6 @@ impl KeyCache {
 
     /// The key behind `hash` from the database, remembering the answer either way.
     async fn fetch(&self, db: &Database, hash: String) -> Result<Option<ApiKeyRecord>, StoreError> {
-        self.lookups.fetch_add(1, Ordering::Relaxed);
         let found = api_keys::find_by_hash(db, &hash).await?;
         match &found {
             Some(record) => {

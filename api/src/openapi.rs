@@ -50,7 +50,10 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An API key: `Authorization: Bearer bkh_…`"))
+                    .description(Some(
+                        "An API key: `Authorization: Bearer bkh_…`. Answers to a key that expires within \
+                         14 days carry `X-Key-Expires-At` (RFC 3339).",
+                    ))
                     .build(),
             ),
         );
