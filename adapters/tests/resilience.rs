@@ -34,6 +34,7 @@ fn supplier(server: &MockServer, timeout: Duration, resilience: ResilienceSettin
             api_key: "key".into(),
             api_secret: "secret".into(),
             webhook_secrets: vec![],
+            allow_http: true,
         },
         http_client(timeout),
         chrono::Duration::minutes(5),

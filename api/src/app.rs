@@ -87,7 +87,7 @@ impl Application {
         };
         hub_url.set(public_url).expect("set once, here");
         let suppliers = Suppliers::build(
-            &settings.suppliers,
+            &settings.enabled_suppliers(),
             chrono::Duration::from_std(settings.webhooks.tolerance).context("webhooks.tolerance")?,
             hub_url,
         )
@@ -197,7 +197,7 @@ impl Application {
 /// Gives each configured supplier its protocol's published code mappings, unless it has rows.
 pub async fn seed_code_mappings(settings: &Settings, db: &Database) -> anyhow::Result<()> {
     let mappings = Mappings::new(db.orm().clone(), Duration::ZERO);
-    for (code, table) in &settings.suppliers {
+    for (code, table) in &settings.enabled_suppliers() {
         let seeded = mappings
             .seed_if_empty(code, table.kind().as_str())
             .await

@@ -20,7 +20,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use adapters::store::StoreError;
-use domain::FieldError;
+use domain::{FieldError, FieldErrors};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -38,8 +38,8 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("this resource does not take that method; it takes {0}")]
     MethodNotAllowed(&'static str),
-    #[error("the request breaks {} rule(s); see `errors`", .0.len())]
-    Validation(Vec<FieldError>),
+    #[error("the request breaks {}{} rule(s); see `errors`", .0.errors.len(), if .0.truncated { " or more" } else { "" })]
+    Validation(FieldErrors),
     #[error("{detail}")]
     BadRequest { code: &'static str, detail: String, errors: Vec<FieldError> },
     #[error("this request creates a resource and needs an `Idempotency-Key` header")]
@@ -124,6 +124,9 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<ProblemFieldError>)]
     pub errors: Vec<FieldError>,
+    /// `true` when more rules were broken than `errors` lists (it stops at 50).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 /// A field that broke a rule.
@@ -164,9 +167,10 @@ impl ResponseError for ApiError {
         if let ApiError::Internal(cause) | ApiError::Unavailable(cause) = self {
             tracing::error!(error.cause = format!("{cause:#}"), error.code = self.code(), "request failed");
         }
-        let errors = match self {
-            ApiError::Validation(errors) | ApiError::BadRequest { errors, .. } => errors.clone(),
-            _ => Vec::new(),
+        let (errors, truncated) = match self {
+            ApiError::Validation(e) => (e.errors.clone(), e.truncated),
+            ApiError::BadRequest { errors, .. } => (errors.clone(), false),
+            _ => (Vec::new(), false),
         };
         let problem = Problem {
             type_: format!("urn:bookhub:problem:{}", self.code()),
@@ -175,6 +179,7 @@ impl ResponseError for ApiError {
             detail: self.to_string(),
             code: self.code().to_owned(),
             errors,
+            truncated,
         };
         let mut response = HttpResponse::build(status);
         response.content_type(PROBLEM_JSON);

@@ -13,16 +13,17 @@ use crate::error::ApiError;
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
-/// A JSON body: 415 unless the content type is JSON, 413 past the limit, 400 when it is not
+/// A JSON body: 415 unless the content type is JSON, 413 past the limit (`body_limit_bytes`,
+/// or `MAX` when that is smaller: a route whose bodies are small says so), 400 when it is not
 /// JSON at all, 422 (with the field's path) when a field has the wrong JSON type.
 /// Keeps the parsed JSON value too, for hashing the request.
 #[derive(Debug)]
-pub struct JsonBody<T> {
+pub struct JsonBody<T, const MAX: usize = { usize::MAX }> {
     pub value: serde_json::Value,
     pub parsed: T,
 }
 
-impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+impl<T: DeserializeOwned + 'static, const MAX: usize> FromRequest for JsonBody<T, MAX> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
@@ -35,7 +36,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             .is_some_and(|m| {
                 m.type_() == mime::APPLICATION && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
             });
-        let body = read_limited(req, payload);
+        let body = read_limited(req, payload, MAX);
         Box::pin(async move {
             if !is_json {
                 return Err(ApiError::UnsupportedMediaType);
@@ -45,11 +46,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                 serde_json::from_slice(&body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
             let parsed = serde_path_to_error::deserialize(&value).map_err(|e| {
                 let field = e.path().to_string();
-                ApiError::Validation(vec![domain::FieldError {
-                    field: if field == "." { String::new() } else { field },
-                    code: "invalid_type",
-                    message: e.into_inner().to_string(),
-                }])
+                ApiError::Validation(
+                    domain::FieldError {
+                        field: if field == "." { String::new() } else { field },
+                        code: "invalid_type",
+                        message: e.into_inner().to_string(),
+                    }
+                    .into(),
+                )
             })?;
             Ok(JsonBody { value, parsed })
         })
@@ -65,14 +69,19 @@ impl FromRequest for RawBody {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let body = read_limited(req, payload);
+        let body = read_limited(req, payload, usize::MAX);
         Box::pin(async move { Ok(RawBody(body.await?)) })
     }
 }
 
-/// Reads the whole body, refusing one larger than `BodyLimit` as soon as that is known.
-fn read_limited(req: &HttpRequest, payload: &mut Payload) -> LocalBoxFuture<'static, Result<web::Bytes, ApiError>> {
-    let limit = req.app_data::<BodyLimit>().copied().unwrap_or(BodyLimit(1024 * 1024)).0;
+/// Reads the whole body, refusing one larger than `BodyLimit` (or `max`, when smaller) as soon
+/// as that is known.
+fn read_limited(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    max: usize,
+) -> LocalBoxFuture<'static, Result<web::Bytes, ApiError>> {
+    let limit = req.app_data::<BodyLimit>().copied().unwrap_or(BodyLimit(1024 * 1024)).0.min(max);
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     let mut payload = payload.take();

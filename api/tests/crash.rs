@@ -332,11 +332,12 @@ impl Hub {
             .env("BOOKHUB_DATABASE_URL", &self.database_url)
             .env("BOOKHUB_LOG", "warn,apalis_postgres=info")
             .env("BOOKHUB_SUPPLIERS__JSONREST__BASE_URL", &self.supplier_url)
+            .env("BOOKHUB_SUPPLIERS__JSONREST__ALLOW_HTTP", "true")
             .env("BOOKHUB_SUPPLIERS__JSONREST__API_KEY", "crash-test-key")
             .env("BOOKHUB_SUPPLIERS__JSONREST__API_SECRET", "crash-test-secret")
             .env("BOOKHUB_SUPPLIERS__JSONREST__WEBHOOK_SECRETS", format!("[\"{}\"]", self.webhook_secret))
             .env("BOOKHUB_SUPPLIERS__JSONREST__MAX_RETRIES", "0")
-            .env("BOOKHUB_SUPPLIERS__JSONREST__TIMEOUT_MS", "1000")
+            .env("BOOKHUB_SUPPLIERS__JSONREST__TIMEOUT", "1s")
             .env("BOOKHUB_RATE_LIMIT__PER_MINUTE", "1000000")
             .env("BOOKHUB_RATE_LIMIT__BURST", "100000")
             .env("BOOKHUB_HTTP_WORKERS", "2");
@@ -368,11 +369,11 @@ impl Hub {
             &[
                 ("BOOKHUB_JOBS__ENABLED", "true"),
                 ("BOOKHUB_JOBS__CONCURRENCY", "8"),
-                ("BOOKHUB_JOBS__HEARTBEAT_SECS", "1"),
+                ("BOOKHUB_JOBS__HEARTBEAT", "1s"),
                 ("BOOKHUB_JOBS__MISSED_HEARTBEATS", "2"),
-                ("BOOKHUB_JOBS__POLL_INTERVAL_MS", "20"),
-                ("BOOKHUB_JOBS__RETRY_BASE_MS", "100"),
-                ("BOOKHUB_JOBS__RETRY_CAP_MS", "2000"),
+                ("BOOKHUB_JOBS__POLL_INTERVAL", "20ms"),
+                ("BOOKHUB_JOBS__RETRY_BASE", "100ms"),
+                ("BOOKHUB_JOBS__RETRY_CAP", "2s"),
             ],
         )
     }

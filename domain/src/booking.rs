@@ -7,15 +7,22 @@ use serde::{Deserialize, Serialize};
 use crate::codes::{Board, RoomType};
 use crate::ids::{AgencyId, ApiKeyId, BookingId, SupplierCode};
 use crate::money::Money;
-use crate::validation::{EmailAddress, FieldError, Violations};
+use crate::validation::{EmailAddress, FieldErrors, Violations};
 
 /// A guest as booked. The first guest of the first room is the lead guest and must have an email.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Its `Debug` hides the person: a log line that prints a booking leaks no guest.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Guest {
     pub first_name: String,
     pub last_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<EmailAddress>,
+}
+
+impl std::fmt::Debug for Guest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guest").field("email", &self.email.is_some()).finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,11 +53,17 @@ pub struct RoomDraft {
     pub guests: Vec<GuestDraft>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct GuestDraft {
     pub first_name: String,
     pub last_name: String,
     pub email: Option<String>,
+}
+
+impl std::fmt::Debug for GuestDraft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuestDraft").field("email", &self.email.is_some()).finish_non_exhaustive()
+    }
 }
 
 /// A booking request that obeys every rule; what the intake stores as `pending`.
@@ -74,10 +87,7 @@ const YEARS: std::ops::RangeInclusive<i32> = 2000..=2999;
 
 impl NewBooking {
     /// Checks every rule; `is_known_supplier` answers whether a supplier code is configured.
-    pub fn parse(
-        draft: &BookingDraft,
-        is_known_supplier: impl Fn(&SupplierCode) -> bool,
-    ) -> Result<Self, Vec<FieldError>> {
+    pub fn parse(draft: &BookingDraft, is_known_supplier: impl Fn(&SupplierCode) -> bool) -> Result<Self, FieldErrors> {
         let mut v = Violations::default();
         let supplier = v
             .required("supplier", &draft.supplier)
@@ -95,10 +105,10 @@ impl NewBooking {
                 }
                 known
             });
-        let hotel_code = v.required("hotel_code", &draft.hotel_code).map(str::to_owned);
-        if hotel_code.as_ref().is_some_and(|h| h.len() > MAX_TEXT) {
-            v.add("hotel_code", "too_long", format!("must be at most {MAX_TEXT} characters"));
-        }
+        let hotel_code = v
+            .required("hotel_code", &draft.hotel_code)
+            .and_then(|h| v.at_most("hotel_code", MAX_TEXT, h))
+            .map(str::to_owned);
         let check_in = parse_date(&mut v, "check_in", &draft.check_in);
         let check_out = parse_date(&mut v, "check_out", &draft.check_out);
         if let (Some(i), Some(o)) = (check_in, check_out) {
@@ -113,8 +123,12 @@ impl NewBooking {
             .required("total.currency", &draft.total_currency)
             .zip(v.required("total.amount", &draft.total_amount))
             .and_then(|(currency, amount)| {
-                Money::parse(amount, currency)
-                    .map_err(|e| v.add(format!("total.{}", e.field()), e.code(), e.to_string()))
+                Money::parse_each(amount, currency)
+                    .map_err(|errors| {
+                        for e in errors {
+                            v.add(format!("total.{}", e.field()), e.code(), e.to_string());
+                        }
+                    })
                     .ok()
             })
             .filter(|m| {
@@ -129,10 +143,8 @@ impl NewBooking {
             .map(str::trim)
             .filter(|r| !r.is_empty())
             .and_then(|r| v.text("client_reference", r))
+            .and_then(|r| v.at_most("client_reference", MAX_TEXT, r))
             .map(str::to_owned);
-        if client_reference.as_ref().is_some_and(|r| r.len() > MAX_TEXT) {
-            v.add("client_reference", "too_long", format!("must be at most {MAX_TEXT} characters"));
-        }
         v.finish(|| NewBooking {
             supplier: supplier.expect("checked"),
             hotel_code: hotel_code.expect("checked"),
@@ -160,7 +172,10 @@ fn parse_rooms(v: &mut Violations, drafts: &[RoomDraft]) -> Vec<Room> {
     if drafts.is_empty() {
         v.add("rooms", "required", "at least one room is required");
     } else if drafts.len() > MAX_ROOMS {
+        // Past the count the rooms themselves are not read: a list of a million empty rooms
+        // costs one error, not three million.
         v.add("rooms", "too_many", format!("at most {MAX_ROOMS} rooms per booking"));
+        return Vec::new();
     }
     let mut rooms = Vec::with_capacity(drafts.len());
     for (i, draft) in drafts.iter().enumerate() {
@@ -171,6 +186,7 @@ fn parse_rooms(v: &mut Violations, drafts: &[RoomDraft]) -> Vec<Room> {
             v.add(format!("{at}.guests"), "required", "at least one guest per room is required");
         } else if draft.guests.len() > MAX_GUESTS_PER_ROOM {
             v.add(format!("{at}.guests"), "too_many", format!("at most {MAX_GUESTS_PER_ROOM} guests per room"));
+            continue;
         }
         let guests: Vec<Guest> = draft
             .guests
@@ -186,8 +202,11 @@ fn parse_rooms(v: &mut Violations, drafts: &[RoomDraft]) -> Vec<Room> {
 }
 
 fn parse_guest(v: &mut Violations, at: &str, g: &GuestDraft, lead: bool) -> Option<Guest> {
-    let first_name = v.required(format!("{at}.first_name"), &g.first_name);
-    let last_name = v.required(format!("{at}.last_name"), &g.last_name);
+    let name = |v: &mut Violations, field: String, value: &'_ str| {
+        v.required(field.clone(), value).and_then(|n| v.at_most(field, MAX_TEXT, n)).map(str::to_owned)
+    };
+    let first_name = name(v, format!("{at}.first_name"), &g.first_name);
+    let last_name = name(v, format!("{at}.last_name"), &g.last_name);
     let email = match g.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
         Some(e) => v.check(format!("{at}.email"), "invalid_email", EmailAddress::parse(e)).map(Some).unwrap_or(None),
         None if lead => {
@@ -196,7 +215,7 @@ fn parse_guest(v: &mut Violations, at: &str, g: &GuestDraft, lead: bool) -> Opti
         }
         None => None,
     };
-    Some(Guest { first_name: first_name?.to_owned(), last_name: last_name?.to_owned(), email })
+    Some(Guest { first_name: first_name?, last_name: last_name?, email })
 }
 
 crate::code_enum! {
@@ -227,6 +246,11 @@ impl BookingStatus {
             (S::CancellationPending, E::SupplierRejected { .. }) => S::Rejected,
             // Cancelled before the supplier ever took it: nothing is booked, nothing to cancel.
             (S::CancellationPending, E::SubmissionFailed { .. }) => S::Cancelled,
+            // Cancelled here, yet the supplier took it (a submission that gave up had reached it):
+            // the supplier holds a live booking nobody pays for, so it is cancelled there too.
+            (S::Cancelled, E::SupplierConfirmed { .. } | E::SupplierAcknowledged { .. }) => {
+                return Ok(Transition::CancelAtSupplier);
+            }
             // The supplier holds the booking but has not confirmed it: only its reference is news.
             (_, E::SupplierAcknowledged { .. }) => return Ok(Transition::Unchanged),
             // Already there, or overtaken by a later state.
@@ -303,7 +327,14 @@ impl BookingEvent {
 pub enum Transition {
     Changed(BookingStatus),
     Unchanged,
+    /// The status stays (`cancelled`), but the supplier reports holding the booking: when the
+    /// event brings a reference bookhub did not know, the booking must be cancelled at the
+    /// supplier (with a known one, that cancellation already happened).
+    CancelAtSupplier,
 }
+
+/// The `status_reason` of a cancelled booking the supplier took after all.
+pub const LATE_CONFIRMATION_REASON: &str = "confirmed by the supplier after cancellation; cancelled at the supplier";
 
 /// An event that a booking in status `from` cannot take.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -383,8 +414,71 @@ mod tests {
         code.as_str() == "sandbox"
     }
 
-    fn fields(result: Result<NewBooking, Vec<FieldError>>) -> Vec<(String, &'static str)> {
-        result.unwrap_err().into_iter().map(|e| (e.field, e.code)).collect()
+    #[test]
+    fn debug_output_names_no_guest() {
+        let booking = NewBooking::parse(&draft(), known).unwrap();
+        let printed = format!("{booking:?} {:?}", draft());
+        for personal in ["Ana", "Pérez", "ana@example.com"] {
+            assert!(!printed.contains(personal), "{personal} in {printed}");
+        }
+        assert!(printed.contains("PMI-00042"), "the rest is still there: {printed}");
+    }
+
+    fn fields(result: Result<NewBooking, FieldErrors>) -> Vec<(String, &'static str)> {
+        result.unwrap_err().errors.into_iter().map(|e| (e.field, e.code)).collect()
+    }
+
+    #[test]
+    fn an_unknown_currency_and_a_negative_amount_are_both_listed() {
+        let mut d = draft();
+        d.total_currency = "XXZ".into();
+        d.total_amount = "-5".into();
+        assert_eq!(
+            fields(NewBooking::parse(&d, known)),
+            [("total.currency".to_owned(), "unknown_currency"), ("total.amount".to_owned(), "invalid_amount")]
+        );
+    }
+
+    #[test]
+    fn too_many_rooms_is_one_error_however_many_there_are() {
+        let mut d = draft();
+        d.rooms = vec![RoomDraft::default(); 350_000];
+        assert_eq!(fields(NewBooking::parse(&d, known)), [("rooms".to_owned(), "too_many")]);
+        d.rooms = vec![RoomDraft {
+            room_type: "DBL".into(),
+            board: "BB".into(),
+            guests: vec![GuestDraft::default(); 10_000],
+        }];
+        assert_eq!(fields(NewBooking::parse(&d, known)), [("rooms[0].guests".to_owned(), "too_many")]);
+    }
+
+    #[test]
+    fn at_most_fifty_errors_are_listed_and_the_answer_says_it_is_cut() {
+        let mut d = draft();
+        d.rooms = vec![RoomDraft { guests: vec![GuestDraft::default(); 8], ..RoomDraft::default() }; 9];
+        let errors = NewBooking::parse(&d, known).unwrap_err();
+        assert_eq!(errors.errors.len(), crate::validation::MAX_REPORTED);
+        assert!(errors.truncated);
+    }
+
+    #[test]
+    fn names_and_references_are_capped_at_200_characters() {
+        let mut d = draft();
+        d.rooms[0].guests[0].first_name = "ñ".repeat(200);
+        assert!(NewBooking::parse(&d, known).is_ok(), "200 characters, 400 bytes, is allowed");
+        d.rooms[0].guests[0].first_name = "a".repeat(201);
+        d.rooms[0].guests[0].last_name = "b".repeat(10_000);
+        d.client_reference = Some("r".repeat(201));
+        let mut listed = fields(NewBooking::parse(&d, known));
+        listed.sort();
+        assert_eq!(
+            listed,
+            [
+                ("client_reference".to_owned(), "too_long"),
+                ("rooms[0].guests[0].first_name".to_owned(), "too_long"),
+                ("rooms[0].guests[0].last_name".to_owned(), "too_long"),
+            ]
+        );
     }
 
     #[test]
@@ -490,10 +584,18 @@ mod tests {
     }
 
     #[test]
-    fn a_confirmation_after_cancellation_leaves_it_cancelled() {
-        assert_eq!(
-            BookingStatus::Cancelled.apply(&BookingEvent::SupplierConfirmed { supplier_reference: "JR-1".into() }),
-            Ok(Transition::Unchanged)
-        );
+    fn a_confirmation_after_cancellation_stays_cancelled_and_cancels_at_the_supplier() {
+        for event in [
+            BookingEvent::SupplierConfirmed { supplier_reference: "JR-1".into() },
+            BookingEvent::SupplierAcknowledged { supplier_reference: "JR-1".into() },
+        ] {
+            assert_eq!(BookingStatus::Cancelled.apply(&event), Ok(Transition::CancelAtSupplier), "{event:?}");
+        }
+        // Only a cancelled booking asks for it; the supplier cancelling is no news to it.
+        assert_eq!(BookingStatus::Cancelled.apply(&BookingEvent::SupplierCancelled), Ok(Transition::Unchanged));
+        for status in BookingStatus::ALL.iter().filter(|s| **s != BookingStatus::Cancelled) {
+            let confirmed = BookingEvent::SupplierConfirmed { supplier_reference: "JR-1".into() };
+            assert_ne!(status.apply(&confirmed), Ok(Transition::CancelAtSupplier), "{status}");
+        }
     }
 }

@@ -17,4 +17,4 @@ pub use codes::{Board, RoomType};
 pub use ids::{AgencyId, ApiKeyId, BookingId, SupplierCode, WebhookEventId};
 pub use money::{Currency, Money};
 pub use supplier::{SupplierAdapter, SupplierBooking, SupplierBookingRequest, SupplierError, SupplierEvent};
-pub use validation::{FieldError, Violations};
+pub use validation::{FieldError, FieldErrors, Violations};

@@ -285,6 +285,19 @@ impl Money {
         Money::new(amount, currency)
     }
 
+    /// As [`Money::parse`], but checks the amount and the currency each on its own, so that an
+    /// unknown currency and a negative amount are both reported.
+    pub fn parse_each(amount: &str, currency: &str) -> Result<Self, Vec<MoneyError>> {
+        let currency = currency.parse::<Currency>();
+        let amount = Decimal::from_str_exact(amount.trim())
+            .map_err(|_| MoneyError::NotANumber)
+            .and_then(|a| if a.is_sign_negative() && !a.is_zero() { Err(MoneyError::Negative) } else { Ok(a) });
+        match (amount, currency) {
+            (Ok(amount), Ok(currency)) => Money::new(amount, currency).map_err(|e| vec![e]),
+            (amount, currency) => Err([currency.err(), amount.err()].into_iter().flatten().collect()),
+        }
+    }
+
     /// From an integer count of minor units (how it is stored).
     pub fn from_minor_units(minor: i64, currency: Currency) -> Result<Self, MoneyError> {
         Money::new(Decimal::new(minor, currency.minor_units), currency)

@@ -26,11 +26,18 @@ pub struct SupplierBookingRequest {
     pub expected_total: Money,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The lead guest as a supplier gets it; `Debug` hides the person.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SupplierGuest {
     pub first_name: String,
     pub last_name: String,
     pub email: Option<String>,
+}
+
+impl fmt::Debug for SupplierGuest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SupplierGuest").field("email", &self.email.is_some()).finish_non_exhaustive()
+    }
 }
 
 /// A room in the supplier's codes.
@@ -121,10 +128,20 @@ impl SupplierError {
 }
 
 /// An inbound webhook request as received: header names lower-cased, the raw body untouched.
-#[derive(Debug, Clone, Default)]
+/// `Debug` shows the header names and the body's size, never the body (it carries guests).
+#[derive(Clone, Default)]
 pub struct InboundWebhook {
     pub headers: BTreeMap<String, String>,
     pub body: Vec<u8>,
+}
+
+impl fmt::Debug for InboundWebhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InboundWebhook")
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
 }
 
 impl InboundWebhook {

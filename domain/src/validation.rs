@@ -10,13 +10,34 @@ pub struct FieldError {
     pub message: String,
 }
 
-/// Every [`FieldError`] found while parsing one value.
+/// The most [`FieldError`]s one answer lists: enough to fix a request, never a way to make
+/// the server build a huge answer.
+pub const MAX_REPORTED: usize = 50;
+
+/// The rules a value broke: the first [`MAX_REPORTED`], and whether there were more.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Violations(Vec<FieldError>);
+pub struct FieldErrors {
+    pub errors: Vec<FieldError>,
+    pub truncated: bool,
+}
+
+impl From<FieldError> for FieldErrors {
+    fn from(error: FieldError) -> Self {
+        FieldErrors { errors: vec![error], truncated: false }
+    }
+}
+
+/// Every [`FieldError`] found while parsing one value, up to [`MAX_REPORTED`].
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Violations(FieldErrors);
 
 impl Violations {
     pub fn add(&mut self, field: impl Into<String>, code: &'static str, message: impl Into<String>) {
-        self.0.push(FieldError { field: field.into(), code, message: message.into() });
+        if self.0.errors.len() < MAX_REPORTED {
+            self.0.errors.push(FieldError { field: field.into(), code, message: message.into() });
+        } else {
+            self.0.truncated = true;
+        }
     }
 
     /// Keeps `Ok` values; records an `Err` under `field` with `code` and returns `None`.
@@ -51,24 +72,37 @@ impl Violations {
         }
     }
 
+    /// `value` when it is at most `max` characters, else `None` after recording `too_long`.
+    pub fn at_most<'a>(&mut self, field: impl Into<String>, max: usize, value: &'a str) -> Option<&'a str> {
+        if value.chars().nth(max).is_some() {
+            self.add(field, "too_long", format!("must be at most {max} characters"));
+            None
+        } else {
+            Some(value)
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.errors.is_empty()
     }
 
-    pub fn into_inner(self) -> Vec<FieldError> {
-        self.0
-    }
-
-    /// `Ok(value)` when nothing was recorded, else every violation.
-    pub fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, Vec<FieldError>> {
-        if self.0.is_empty() { Ok(value()) } else { Err(self.0) }
+    /// `Ok(value)` when nothing was recorded, else the violations.
+    pub fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, FieldErrors> {
+        if self.is_empty() { Ok(value()) } else { Err(self.0) }
     }
 }
 
 /// An email address, checked for the shape `local@domain.tld` (delivery proves the rest).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+/// `Debug` hides it.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct EmailAddress(String);
+
+impl std::fmt::Debug for EmailAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EmailAddress(…)")
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("is not a valid email address")]
@@ -127,6 +161,26 @@ mod tests {
         assert_eq!(v.required("b", "  "), None);
         assert_eq!(v.check("c", "invalid", "x".parse::<i32>()), None);
         let errs = v.finish(|| ()).unwrap_err();
-        assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["b", "c"]);
+        assert_eq!(errs.errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["b", "c"]);
+        assert!(!errs.truncated);
+    }
+
+    #[test]
+    fn violations_stop_listing_at_the_cap_and_say_so() {
+        let mut v = Violations::default();
+        for i in 0..MAX_REPORTED * 3 {
+            v.add(format!("f{i}"), "required", "is required");
+        }
+        let errs = v.finish(|| ()).unwrap_err();
+        assert_eq!(errs.errors.len(), MAX_REPORTED);
+        assert!(errs.truncated);
+    }
+
+    #[test]
+    fn text_length_counts_characters() {
+        let mut v = Violations::default();
+        assert_eq!(v.at_most("a", 3, "ñññ"), Some("ñññ"));
+        assert_eq!(v.at_most("b", 3, "ññññ"), None);
+        assert_eq!(v.finish(|| ()).unwrap_err().errors[0].field, "b");
     }
 }

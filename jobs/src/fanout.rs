@@ -1,13 +1,14 @@
-//! The jobs a booking's change fans out to: the CRM, the agency, the voucher. Each is queued in
+//! The jobs a booking's change fans out to: the CRM, the agency, the voucher (and, for a
+//! cancelled booking a supplier took after all, the cancel at that supplier). Each is queued in
 //! the same transaction as the change, once per change (its idempotency key names the booking
 //! and the version it describes). Their handlers come with the fan-out work; until then they
 //! wait in the queue.
 
 use adapters::store::queue::EnqueuedJob;
-use domain::{Booking, BookingId, BookingStatus};
+use domain::{Booking, BookingId, BookingStatus, Transition};
 use serde::{Deserialize, Serialize};
 
-use crate::enqueued;
+use crate::{CancelBooking, enqueued};
 
 /// Upserts the booking's record in the CRM.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,4 +55,14 @@ pub fn for_change(booking: &Booking) -> Vec<EnqueuedJob> {
         jobs.push(enqueued(IssueVoucher::QUEUE, &IssueVoucher { booking_id }, key));
     }
     jobs
+}
+
+/// The jobs one applied supplier outcome queues with it: a status change fans out
+/// ([`for_change`]); a cancelled booking the supplier took after all is cancelled there.
+pub fn for_outcome(booking: &Booking, transition: Transition) -> Vec<EnqueuedJob> {
+    match transition {
+        Transition::Changed(_) => for_change(booking),
+        Transition::CancelAtSupplier => vec![CancelBooking::for_booking(booking)],
+        Transition::Unchanged => Vec::new(),
+    }
 }

@@ -86,7 +86,7 @@ impl SupplierJobs {
 
     async fn apply(&self, id: &BookingId, event: BookingEvent) -> Result<Applied, JobError> {
         // What the supplier reports fans out (CRM, agency, voucher) with the change it makes.
-        let applied = bookings::apply_event(&self.db, &Scope::All, id, &event, crate::fanout::for_change).await?;
+        let applied = bookings::apply_event(&self.db, &Scope::All, id, &event, crate::fanout::for_outcome).await?;
         if let Applied::Refused(refused, _) = &applied {
             tracing::warn!(booking.id = %id, error = %refused, "supplier outcome does not apply");
         }
@@ -161,14 +161,17 @@ impl SupplierJobs {
         Ok(())
     }
 
-    /// Cancels a `cancellation_pending` booking at its supplier. Without a supplier reference
-    /// there is nothing to cancel yet: the submit job cancels it once it has booked.
+    /// Cancels a booking at its supplier: a `cancellation_pending` one, or a `cancelled` one the
+    /// supplier took after all (a confirmation that came after the cancellation; cancelling is
+    /// idempotent at the supplier, so a repeat is harmless). Without a supplier reference there
+    /// is nothing to cancel yet: the submit job cancels it once it has booked.
     #[tracing::instrument(skip_all, fields(booking.id = %id))]
     pub async fn cancel(&self, id: &BookingId) -> Result<(), JobError> {
         let Some(booking) = self.load(id).await? else {
             return Ok(());
         };
-        let (BookingStatus::CancellationPending, Some(reference)) = (booking.status, &booking.supplier_reference)
+        let (BookingStatus::CancellationPending | BookingStatus::Cancelled, Some(reference)) =
+            (booking.status, &booking.supplier_reference)
         else {
             return Ok(());
         };

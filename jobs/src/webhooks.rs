@@ -68,7 +68,7 @@ impl SupplierJobs {
             outcome.booking_id = Some(booking_id.clone());
             // A supplier's events touch only the bookings made with it.
             let scope = bookings::for_supplier(adapter.code());
-            match bookings::apply_event(&self.db, &scope, &booking_id, &change, fanout::for_change).await? {
+            match bookings::apply_event(&self.db, &scope, &booking_id, &change, fanout::for_outcome).await? {
                 Applied::NotFound => {
                     outcome.status = EventStatus::Parked;
                     outcome.detail = Some(format!("booking {booking_id} is unknown"));
@@ -79,6 +79,9 @@ impl SupplierJobs {
                 }
                 Applied::Changed(b) => outcome.detail = Some(format!("booking is now {}", b.status)),
                 Applied::Unchanged(b) => outcome.detail = Some(format!("booking stays {}", b.status)),
+                Applied::CancelQueued(b) => {
+                    outcome.detail = Some(format!("booking stays {}; cancelling it at the supplier", b.status))
+                }
             }
         }
         Ok(outcome)

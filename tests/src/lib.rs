@@ -46,12 +46,7 @@ impl TestApp {
     pub async fn spawn_on((database, url): (TestDatabase, String), configure: impl FnOnce(&mut Settings)) -> TestApp {
         init_test_logging();
         let backend = database.backend();
-        let mut settings = Settings {
-            database_url: url.parse().expect("a test database URL"),
-            listen: ([127, 0, 0, 1], 0).into(),
-            http_workers: 2,
-            ..Settings::default()
-        };
+        let mut settings = test_settings(&url);
         configure(&mut settings);
         let app = Application::build(settings.clone()).await.expect("the app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
@@ -138,8 +133,29 @@ fn job_handlers(settings: &Settings, db: &Database, address: &str) -> SupplierJo
     hub_url.set(public_url.trim_end_matches('/').to_owned()).expect("set once, here");
     let tolerance = chrono::Duration::from_std(settings.webhooks.tolerance).expect("a valid tolerance");
     let suppliers =
-        Suppliers::build(&settings.suppliers, tolerance, hub_url).expect("the suppliers' settings are valid");
+        Suppliers::build(&settings.enabled_suppliers(), tolerance, hub_url).expect("the suppliers' settings are valid");
     SupplierJobs { db: db.clone(), suppliers, mappings: mappings::Mappings::new(db.orm().clone(), Duration::ZERO) }
+}
+
+/// The sandbox's webhook secret in tests: one for every process on a test database.
+pub const SANDBOX_SECRET: &str = "whsec_dGVzdC1zYW5kYm94LXNlY3JldC0zMi1ieXRlcw==";
+
+/// Settings for a bookhub on the test database `url`: a free port, two HTTP workers, and the
+/// sandbox on (with a shared secret) whatever the backend, as most tests book with it.
+pub fn test_settings(url: &str) -> Settings {
+    let mut settings = Settings {
+        database_url: url.parse().expect("a test database URL"),
+        listen: ([127, 0, 0, 1], 0).into(),
+        http_workers: 2,
+        ..Settings::default()
+    };
+    if let Some(api::config::SupplierSettings::Sandbox(sandbox)) =
+        settings.suppliers.get_mut(&"sandbox".parse().expect("a valid code"))
+    {
+        sandbox.enabled = Some(true);
+        sandbox.webhook_secrets = vec![SANDBOX_SECRET.into()];
+    }
+    settings
 }
 
 /// No background workers: jobs wait in the queue until [`TestApp::run_due_jobs`] runs them.
@@ -196,24 +212,43 @@ pub fn quick_resilience() -> adapters::suppliers::resilience::ResilienceSettings
     }
 }
 
+/// A `jsonrest` supplier's table on a loopback `base_url` (plain http allowed), with default
+/// retries.
+pub fn jsonrest_table(
+    base_url: &str,
+    api_key: &str,
+    api_secret: &str,
+    webhook_secret: &str,
+) -> api::config::JsonrestTable {
+    api::config::JsonrestTable {
+        protocol: adapters::suppliers::jsonrest::JsonrestSettings {
+            base_url: base_url.to_owned(),
+            api_key: api_key.into(),
+            api_secret: api_secret.into(),
+            webhook_secrets: vec![webhook_secret.into()],
+            allow_http: true,
+        },
+        resilience: Default::default(),
+        unknown: Default::default(),
+    }
+}
+
 /// Configures `jsonrest` and `ota` suppliers on the simulator, with its credentials and
 /// webhook secrets, and quick retries (10 ms base, 1 s timeout).
 pub fn use_simulator(settings: &mut Settings, sim: &sim::SupplierSim) {
-    use adapters::suppliers::jsonrest::JsonrestSettings;
     use adapters::suppliers::ota::OtaSettings;
     use api::config::{JsonrestTable, OtaTable, SupplierSettings};
     let partners = sim::SimConfig::default();
     settings.suppliers.insert(
         "jsonrest".parse().unwrap(),
         SupplierSettings::Jsonrest(JsonrestTable {
-            protocol: JsonrestSettings {
-                base_url: sim.jsonrest_url(),
-                api_key: partners.jsonrest.api_key.into(),
-                api_secret: partners.jsonrest.api_secret.into(),
-                webhook_secrets: vec![partners.jsonrest.webhook_secret.into()],
-            },
             resilience: quick_resilience(),
-            unknown: Default::default(),
+            ..jsonrest_table(
+                &sim.jsonrest_url(),
+                &partners.jsonrest.api_key,
+                &partners.jsonrest.api_secret,
+                &partners.jsonrest.webhook_secret,
+            )
         }),
     );
     settings.suppliers.insert(
@@ -224,6 +259,7 @@ pub fn use_simulator(settings: &mut Settings, sim: &sim::SupplierSim) {
                 username: partners.ota.username,
                 password: partners.ota.password.into(),
                 webhook_secrets: vec![partners.ota.webhook_secret.into()],
+                allow_http: true,
             },
             resilience: quick_resilience(),
             unknown: Default::default(),

@@ -1,6 +1,6 @@
 //! Bookings, always read through a [`Scope`] so a handler cannot forget the tenant.
 
-use domain::booking::{CancelledBy, Room, TransitionError};
+use domain::booking::{CancelledBy, LATE_CONFIRMATION_REASON, Room, TransitionError};
 use domain::{
     AgencyId, Booking, BookingEvent, BookingId, BookingStatus, Currency, Money, NewBooking, SupplierCode, Transition,
 };
@@ -104,10 +104,10 @@ pub async fn request_cancellation(
     job: impl Fn(&Booking) -> EnqueuedJob,
 ) -> Result<CancelOutcome, StoreError> {
     let event = &BookingEvent::CancellationRequested;
-    Ok(match apply_event_by(db, scope, id, event, by, |b| vec![job(b)]).await? {
+    Ok(match apply_event_by(db, scope, id, event, by, |b, _| vec![job(b)]).await? {
         Applied::NotFound => CancelOutcome::NotFound,
         Applied::Refused(refused, _) => CancelOutcome::Refused(refused),
-        Applied::Unchanged(b) => CancelOutcome::Unchanged(b),
+        Applied::Unchanged(b) | Applied::CancelQueued(b) => CancelOutcome::Unchanged(b),
         Applied::Changed(b) => CancelOutcome::Requested(b),
     })
 }
@@ -123,17 +123,22 @@ pub enum Applied {
     Unchanged(Booking),
     /// The status changed, and the jobs `follow_up` asked for are queued in the same transaction.
     Changed(Booking),
+    /// Still `cancelled`, but the supplier reported holding it under a reference bookhub did not
+    /// know: the reference and the reason are recorded, and the jobs `follow_up` asked for (the
+    /// cancel at the supplier) are queued in the same transaction.
+    CancelQueued(Booking),
 }
 
-/// Applies `event` to the booking through its state machine. A status change and the jobs
-/// `follow_up` returns for the changed booking commit together; a concurrent change to the same
+/// Applies `event` to the booking through its state machine. A status change (or a
+/// [`Transition::CancelAtSupplier`] with a new reference) and the jobs `follow_up` returns for
+/// the changed booking commit together; a concurrent change to the same
 /// booking is detected by its version and the event is applied again to the fresh row.
 pub async fn apply_event(
     db: &Database,
     scope: &Scope,
     id: &BookingId,
     event: &BookingEvent,
-    follow_up: impl Fn(&Booking) -> Vec<EnqueuedJob>,
+    follow_up: impl Fn(&Booking, Transition) -> Vec<EnqueuedJob>,
 ) -> Result<Applied, StoreError> {
     apply_event_by(db, scope, id, event, None, follow_up).await
 }
@@ -145,7 +150,7 @@ async fn apply_event_by(
     id: &BookingId,
     event: &BookingEvent,
     by: Option<&CancelledBy>,
-    follow_up: impl Fn(&Booking) -> Vec<EnqueuedJob>,
+    follow_up: impl Fn(&Booking, Transition) -> Vec<EnqueuedJob>,
 ) -> Result<Applied, StoreError> {
     for _ in 0..5 {
         let found = scope.select().filter(booking::Column::Id.eq(id.as_str())).one(db.orm()).await?;
@@ -168,6 +173,11 @@ async fn apply_event_by(
             }
             _ => None,
         };
+        // A reference already known: the supplier's booking was cancelled with it before.
+        let transition = match transition {
+            Transition::CancelAtSupplier if new_reference.is_none() => Transition::Unchanged,
+            other => other,
+        };
         if matches!(transition, Transition::Unchanged) && new_reference.is_none() {
             return Ok(Applied::Unchanged(booking));
         }
@@ -183,13 +193,19 @@ async fn apply_event_by(
                 if let Some(by) = by {
                     booking.cancelled_by = Some(by.clone());
                 }
-                follow_up(&booking)
+                follow_up(&booking, transition)
+            }
+            Transition::CancelAtSupplier => {
+                tracing::warn!(booking.id = %booking.id, "the supplier took a cancelled booking; cancelling it there");
+                booking.status_reason = Some(LATE_CONFIRMATION_REASON.to_owned());
+                follow_up(&booking, transition)
             }
         };
         if update_with_jobs(db.pool(), &booking, expected_version, &jobs).await? {
             return Ok(match transition {
                 Transition::Changed(_) => Applied::Changed(booking),
                 Transition::Unchanged => Applied::Unchanged(booking),
+                Transition::CancelAtSupplier => Applied::CancelQueued(booking),
             });
         }
     }

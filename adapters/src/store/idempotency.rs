@@ -8,7 +8,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use super::entities::idempotency_key;
 use super::{Database, StoreError};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The first answer to a request with an `Idempotency-Key`. `Debug` leaves the answer's body
+/// out: it holds the booking's guests.
+#[derive(Clone, PartialEq, Eq)]
 pub struct IdempotencyRecord {
     pub agency_id: AgencyId,
     pub key: String,
@@ -18,6 +20,18 @@ pub struct IdempotencyRecord {
     pub response_body: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for IdempotencyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdempotencyRecord")
+            .field("agency_id", &self.agency_id)
+            .field("key", &self.key)
+            .field("response_status", &self.response_status)
+            .field("response_body_bytes", &self.response_body.len())
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 pub async fn find(db: &Database, agency_id: &AgencyId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {

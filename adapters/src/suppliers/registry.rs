@@ -63,7 +63,12 @@ pub struct OtaTable {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SandboxTable {
-    /// `whsec_<base64>` secrets; empty: one is generated at start-up (fine for one process).
+    /// Whether agencies can book it. Unset: on with the embedded SQLite database (a first run,
+    /// the demo), off on Postgres (production), where it would confirm fake bookings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// `whsec_<base64>` secrets; empty: one is generated at start-up, which only one process
+    /// can verify, so an enabled sandbox on Postgres (several processes) needs one.
     pub webhook_secrets: Vec<Secret>,
     /// How long before it confirms by webhook; 0 confirms at once.
     #[serde(with = "humantime_serde")]
@@ -77,6 +82,7 @@ pub struct SandboxTable {
 impl Default for SandboxTable {
     fn default() -> Self {
         SandboxTable {
+            enabled: None,
             webhook_secrets: Vec::new(),
             confirm_delay: Duration::from_secs(2),
             resilience: ResilienceSettings::default(),
@@ -94,6 +100,14 @@ impl SupplierSettings {
         }
     }
 
+    /// Whether the supplier is served, on a database that is (`true`) or is not Postgres.
+    pub fn enabled(&self, on_postgres: bool) -> bool {
+        match self {
+            SupplierSettings::Sandbox(t) => t.enabled.unwrap_or(!on_postgres),
+            _ => true,
+        }
+    }
+
     pub fn resilience(&self) -> &ResilienceSettings {
         match self {
             SupplierSettings::Jsonrest(t) => &t.resilience,
@@ -107,7 +121,7 @@ impl SupplierSettings {
         match self {
             SupplierSettings::Jsonrest(JsonrestTable { protocol: p, unknown, .. }) => {
                 unknown.check()?;
-                check_base_url(&p.base_url)?;
+                check_base_url(&p.base_url, p.allow_http)?;
                 required("api_key", p.api_key.is_blank())?;
                 required("api_secret", p.api_secret.is_blank())?;
                 check_secrets_present(&p.webhook_secrets)?;
@@ -115,7 +129,7 @@ impl SupplierSettings {
             }
             SupplierSettings::Ota(OtaTable { protocol: p, unknown, .. }) => {
                 unknown.check()?;
-                check_base_url(&p.base_url)?;
+                check_base_url(&p.base_url, p.allow_http)?;
                 required("username", p.username.trim().is_empty())?;
                 required("password", p.password.is_blank())?;
                 check_secrets_present(&p.webhook_secrets)?;
@@ -133,11 +147,14 @@ fn required(key: &str, blank: bool) -> Result<(), SettingError> {
     if blank { Err(SettingError::new(key, "must not be empty")) } else { Ok(()) }
 }
 
-fn check_base_url(url: &str) -> Result<(), SettingError> {
-    if url.starts_with("http://") || url.starts_with("https://") {
+/// Suppliers are reached over https; plain http only where the table says `allow_http = true`.
+fn check_base_url(url: &str, allow_http: bool) -> Result<(), SettingError> {
+    if url.starts_with("https://") || (allow_http && url.starts_with("http://")) {
         Ok(())
+    } else if url.starts_with("http://") {
+        Err(SettingError::new("base_url", "must be an https:// URL (set allow_http = true to allow http://)"))
     } else {
-        Err(SettingError::new("base_url", "must be an http:// or https:// URL"))
+        Err(SettingError::new("base_url", "must be an https:// URL"))
     }
 }
 

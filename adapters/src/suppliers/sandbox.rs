@@ -4,9 +4,10 @@
 //! public webhook endpoint — so a newcomer sees the whole path, webhook included.
 //!
 //! It speaks the jsonrest event form and its own codes, which the seeded mapping rows translate
-//! like any other supplier's. Its bookings live in memory: a restart forgets them.
+//! like any other supplier's. Its bookings live in memory, the latest [`MAX_HELD`] of them: a
+//! restart forgets them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -32,7 +33,51 @@ pub struct SandboxAdapter {
     hub_url: Arc<OnceLock<String>>,
     http: reqwest::Client,
     webhook_tolerance: chrono::Duration,
-    bookings: Arc<Mutex<HashMap<String, SupplierBooking>>>,
+    bookings: Arc<Mutex<Held>>,
+}
+
+/// The most bookings the sandbox remembers; past it, the oldest is forgotten.
+pub const MAX_HELD: usize = 10_000;
+
+/// The sandbox's bookings by client reference, oldest first.
+#[derive(Debug, Default)]
+struct Held {
+    by_client_reference: HashMap<String, SupplierBooking>,
+    order: VecDeque<String>,
+}
+
+impl Held {
+    /// The booking for `client_reference`, made with `make` when new (`true`).
+    fn get_or_insert(
+        &mut self,
+        client_reference: &str,
+        make: impl FnOnce() -> SupplierBooking,
+    ) -> (SupplierBooking, bool) {
+        if let Some(held) = self.by_client_reference.get(client_reference) {
+            return (held.clone(), false);
+        }
+        let booking = make();
+        self.by_client_reference.insert(client_reference.to_owned(), booking.clone());
+        self.order.push_back(client_reference.to_owned());
+        while self.order.len() > MAX_HELD {
+            if let Some(oldest) = self.order.pop_front() {
+                self.by_client_reference.remove(&oldest);
+            }
+        }
+        (booking, true)
+    }
+
+    fn get_mut(&mut self, client_reference: &str) -> Option<&mut SupplierBooking> {
+        self.by_client_reference.get_mut(client_reference)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &SupplierBooking> {
+        self.by_client_reference.values()
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut SupplierBooking> {
+        self.by_client_reference.values_mut()
+    }
 }
 
 impl SandboxAdapter {
@@ -53,7 +98,7 @@ impl SandboxAdapter {
         Ok(SandboxAdapter { code, keys, confirm_delay, hub_url, http, webhook_tolerance, bookings: Arc::default() })
     }
 
-    fn bookings(&self) -> std::sync::MutexGuard<'_, HashMap<String, SupplierBooking>> {
+    fn bookings(&self) -> std::sync::MutexGuard<'_, Held> {
         self.bookings.lock().expect("the sandbox's bookings are never poisoned")
     }
 
@@ -143,25 +188,17 @@ impl SupplierAdapter for SandboxAdapter {
     }
 
     async fn book(&self, request: &SupplierBookingRequest) -> Result<SupplierBooking, SupplierError> {
-        let (booking, fresh) = {
-            let mut bookings = self.bookings();
-            let fresh = !bookings.contains_key(&request.client_reference);
-            let booking = bookings
-                .entry(request.client_reference.clone())
-                .or_insert_with(|| SupplierBooking {
-                    reference: format!("SBX-{}", &random_hex()[..10].to_uppercase()),
-                    client_reference: Some(request.client_reference.clone()),
-                    status_code: if self.confirm_delay.is_zero() { CONFIRMED } else { PENDING }.into(),
-                    hotel_code: Some(request.hotel_code.clone()),
-                    check_in: Some(request.check_in),
-                    check_out: Some(request.check_out),
-                    rooms: request.rooms.iter().map(|r| (r.room_type_code.clone(), r.board_code.clone())).collect(),
-                    total: Some(request.expected_total),
-                    modified_at: Some(crate::store::now()),
-                })
-                .clone();
-            (booking, fresh)
-        };
+        let (booking, fresh) = self.bookings().get_or_insert(&request.client_reference, || SupplierBooking {
+            reference: format!("SBX-{}", &random_hex()[..10].to_uppercase()),
+            client_reference: Some(request.client_reference.clone()),
+            status_code: if self.confirm_delay.is_zero() { CONFIRMED } else { PENDING }.into(),
+            hotel_code: Some(request.hotel_code.clone()),
+            check_in: Some(request.check_in),
+            check_out: Some(request.check_out),
+            rooms: request.rooms.iter().map(|r| (r.room_type_code.clone(), r.board_code.clone())).collect(),
+            total: Some(request.expected_total),
+            modified_at: Some(crate::store::now()),
+        });
         if fresh && booking.status_code == PENDING {
             self.confirm_later(booking.clone());
         }
@@ -195,5 +232,45 @@ impl SupplierAdapter for SandboxAdapter {
 
     fn parse_webhook(&self, webhook: &InboundWebhook) -> Result<Vec<SupplierEvent>, WebhookError> {
         parse_standard_event(webhook)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_sandbox_forgets_its_oldest_booking_past_its_bound() {
+        let secret = format!("whsec_{}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]));
+        let sandbox = SandboxAdapter::new(
+            "sandbox".parse().unwrap(),
+            &[secret],
+            Duration::ZERO,
+            Arc::default(),
+            super::super::http_client(Duration::from_secs(1)),
+            chrono::Duration::minutes(5),
+        )
+        .unwrap();
+        let request = |n: usize| SupplierBookingRequest {
+            client_reference: format!("bk_{n}"),
+            hotel_code: "PMI-00042".into(),
+            check_in: chrono::NaiveDate::from_ymd_opt(2027, 3, 15).unwrap(),
+            check_out: chrono::NaiveDate::from_ymd_opt(2027, 3, 18).unwrap(),
+            holder: domain::supplier::SupplierGuest {
+                first_name: "Ana".into(),
+                last_name: "Pérez".into(),
+                email: Some("ana@example.com".into()),
+            },
+            rooms: vec![],
+            expected_total: domain::Money::parse("450.00", "EUR").unwrap(),
+        };
+        let first = sandbox.book(&request(0)).await.unwrap();
+        for n in 1..=MAX_HELD {
+            sandbox.book(&request(n)).await.unwrap();
+        }
+        assert_eq!(sandbox.bookings().by_client_reference.len(), MAX_HELD);
+        assert_eq!(sandbox.get(&first.reference).await, Err(SupplierError::NotFound));
+        let last = sandbox.book(&request(MAX_HELD)).await.unwrap();
+        assert_eq!(sandbox.get(&last.reference).await.unwrap().reference, last.reference, "the latest are kept");
     }
 }

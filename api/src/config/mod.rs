@@ -292,6 +292,13 @@ impl Settings {
         legacy::Layers::new(figment).into_settings()
     }
 
+    /// The suppliers this process serves: every table but a sandbox that is off (see
+    /// [`SandboxTable::enabled`]).
+    pub fn enabled_suppliers(&self) -> BTreeMap<SupplierCode, SupplierSettings> {
+        let on_postgres = self.database_url.is_postgres();
+        self.suppliers.iter().filter(|(_, s)| s.enabled(on_postgres)).map(|(c, s)| (c.clone(), s.clone())).collect()
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         // Start-up holds one connection for the migration lock while migrating on another.
         if self.database_max_connections < 2 {
@@ -307,6 +314,17 @@ impl Settings {
         self.webhooks.validate().map_err(ConfigError::in_section("webhooks"))?;
         for (code, supplier) in &self.suppliers {
             supplier.validate().map_err(ConfigError::in_section(&format!("suppliers.{code}")))?;
+        }
+        for (code, supplier) in self.enabled_suppliers() {
+            if let SupplierSettings::Sandbox(sandbox) = supplier
+                && self.database_url.is_postgres()
+                && sandbox.webhook_secrets.is_empty()
+            {
+                return Err(ConfigError::new(
+                    &format!("suppliers.{code}.webhook_secrets"),
+                    "an enabled sandbox on Postgres needs a secret that every process shares",
+                ));
+            }
         }
         Ok(())
     }

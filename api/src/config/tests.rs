@@ -14,7 +14,7 @@ fn with(key: &str, value: impl Serialize) -> Result<Settings, ConfigError> {
 
 fn jsonrest(extra: serde_json::Value) -> serde_json::Value {
     let mut table = serde_json::json!({"base_url": "http://127.0.0.1:9001", "api_key": "k", "api_secret": "s",
-        "webhook_secrets": ["whsec_c2VjcmV0"]});
+        "webhook_secrets": ["whsec_c2VjcmV0"], "allow_http": true});
     table.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     table
 }
@@ -61,7 +61,8 @@ fn a_supplier_table_holds_exactly_its_protocols_keys() {
     assert_eq!(err.env, "BOOKHUB_SUPPLIERS__ACME__PASSWORD");
     let err = with("suppliers", serde_json::json!({"sandbox": {"webhook_secrets": ["plain"]}})).unwrap_err();
     assert_eq!(err.env, "BOOKHUB_SUPPLIERS__SANDBOX__WEBHOOK_SECRETS");
-    let ota = serde_json::json!({"base_url": "http://x", "username": "u", "password": "p", "webhook_secrets": [""]});
+    let ota = serde_json::json!({"base_url": "http://x", "username": "u", "password": "p", "webhook_secrets": [""],
+        "allow_http": true});
     let err = with("suppliers", serde_json::json!({"ota": ota})).unwrap_err();
     assert_eq!(err.env, "BOOKHUB_SUPPLIERS__OTA__WEBHOOK_SECRETS");
     // Another protocol's key, or a typo, is refused, even beside the shared resilience block.
@@ -75,10 +76,24 @@ fn a_supplier_table_holds_exactly_its_protocols_keys() {
 }
 
 #[test]
+fn a_plain_http_supplier_url_needs_allow_http() {
+    let plain = jsonrest(serde_json::json!({"allow_http": false}));
+    let err = with("suppliers", serde_json::json!({"jsonrest": plain})).unwrap_err();
+    assert_eq!(err.env, "BOOKHUB_SUPPLIERS__JSONREST__BASE_URL");
+    let ota = serde_json::json!({"kind": "ota", "base_url": "http://x", "username": "u", "password": "p",
+        "webhook_secrets": ["s"]});
+    let err = with("suppliers", serde_json::json!({"acme": ota})).unwrap_err();
+    assert_eq!(err.env, "BOOKHUB_SUPPLIERS__ACME__BASE_URL");
+    let https = jsonrest(serde_json::json!({"base_url": "https://partner.example.com", "allow_http": false}));
+    assert!(with("suppliers", serde_json::json!({"jsonrest": https})).is_ok());
+}
+
+#[test]
 #[allow(clippy::result_large_err)] // figment::Jail's own error type
 fn a_list_of_secrets_can_come_from_the_environment() {
     figment::Jail::expect_with(|jail| {
         jail.set_env("BOOKHUB_SUPPLIERS__JSONREST__BASE_URL", "http://127.0.0.1:9001");
+        jail.set_env("BOOKHUB_SUPPLIERS__JSONREST__ALLOW_HTTP", "true");
         jail.set_env("BOOKHUB_SUPPLIERS__JSONREST__API_KEY", "key");
         jail.set_env("BOOKHUB_SUPPLIERS__JSONREST__API_SECRET", "secret");
         jail.set_env("BOOKHUB_SUPPLIERS__JSONREST__WEBHOOK_SECRETS", r#"["whsec_c2VjcmV0", "whsec_b2xk"]"#);
@@ -181,4 +196,24 @@ fn the_key_cache_cannot_outlast_the_revocation_delay_and_the_auth_limiter_needs_
         let err = with("rate_limit", serde_json::json!({ key: 0 })).unwrap_err();
         assert_eq!(err.path, format!("rate_limit.{key}"));
     }
+}
+
+#[test]
+fn the_sandbox_is_on_for_sqlite_off_for_postgres_and_needs_a_shared_secret_when_switched_on_there() {
+    let sqlite = with("log", "info").unwrap();
+    assert!(sqlite.enabled_suppliers().contains_key(&"sandbox".parse().unwrap()));
+    let postgres = with("database_url", "postgres://bookhub@db/bookhub").unwrap();
+    assert!(postgres.enabled_suppliers().is_empty(), "off on Postgres unless set");
+
+    let figment = Figment::from(Serialized::defaults(Settings::default()))
+        .merge(Serialized::global("database_url", "postgres://bookhub@db/bookhub"))
+        .merge(Serialized::global("suppliers", serde_json::json!({"sandbox": {"enabled": true}})));
+    let err = Settings::from_figment(figment.clone()).unwrap_err();
+    assert_eq!(err.env, "BOOKHUB_SUPPLIERS__SANDBOX__WEBHOOK_SECRETS");
+    let shared = figment.merge(Serialized::global(
+        "suppliers",
+        serde_json::json!({"sandbox": {"webhook_secrets": ["whsec_c2VjcmV0"]}}),
+    ));
+    let on = Settings::from_figment(shared).unwrap();
+    assert!(on.enabled_suppliers().contains_key(&"sandbox".parse().unwrap()));
 }

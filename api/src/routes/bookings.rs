@@ -281,6 +281,10 @@ pub struct ListParams {
 /// Validates the request, then stores the booking as `pending` together with the job that
 /// submits it to the supplier, in one transaction, and answers 202. Requires an
 /// `Idempotency-Key`: a retry with the same key and body gets this same answer back.
+/// The largest booking request accepted, whatever `body_limit_bytes` says: nine rooms of eight
+/// guests with long names and emails fit, and nothing much larger reaches the JSON parser.
+pub const MAX_BOOKING_BODY: usize = 64 * 1024;
+
 #[utoipa::path(post, path = "/v1/bookings", tag = "bookings", request_body = BookingRequest,
     params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$",
         description = "Unique per intended booking: 1 to 255 visible ASCII characters; kept `idempotency.ttl` (24 h by default)")),
@@ -288,7 +292,7 @@ pub struct ListParams {
         (status = 202, description = "Accepted, pending at the supplier (also the replay of an earlier answer, with `Idempotent-Replayed: true`)", body = BookingView),
         (status = 400, description = "Missing or invalid Idempotency-Key, or malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The first request with this key is still in flight", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Validation failed, or the key was used with another body", body = Problem, content_type = "application/problem+json"),
     ),
@@ -297,7 +301,7 @@ pub async fn create(
     state: web::Data<AppState>,
     caller: AgencyCaller,
     key: IdempotencyKey,
-    body: JsonBody<BookingRequest>,
+    body: JsonBody<BookingRequest, MAX_BOOKING_BODY>,
 ) -> Result<HttpResponse, ApiError> {
     let agency = &caller.agency;
     let request_hash = idempotency::request_hash(&body.value);

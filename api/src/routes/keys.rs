@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, web};
 use adapters::store::agencies;
 use adapters::store::api_keys::{self, ApiKeyRecord, NewKey, Role};
 use chrono::{DateTime, Utc};
+use domain::validation::FieldErrors;
 use domain::{AgencyId, ApiKeyId, FieldError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -198,7 +199,7 @@ async fn parse_request(
     };
     match role {
         Some(role) if errors.is_empty() => Ok((role, agency, expires_at)),
-        _ => Err(ApiError::Validation(errors)),
+        _ => Err(ApiError::Validation(FieldErrors { errors, truncated: false })),
     }
 }
 

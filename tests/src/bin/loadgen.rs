@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use adapters::suppliers::signing::StandardKey;
 use anyhow::{Context, bail};
-use api::config::{JsonrestTable, SupplierSettings};
+use api::config::SupplierSettings;
 use bookhub_tests::{POSTGRES_URL_VAR, TestApp, TestDatabase, booking_body};
 use chrono::Utc;
 use clap::{Parser, ValueEnum};
@@ -232,17 +232,13 @@ async fn webhooks(args: &Args, server: &str) -> anyhow::Result<()> {
         s.jobs.enabled = false;
         s.suppliers.insert(
             "jsonrest".parse().unwrap(),
-            SupplierSettings::Jsonrest(JsonrestTable {
-                // Never called: only its webhooks are used.
-                protocol: adapters::suppliers::jsonrest::JsonrestSettings {
-                    base_url: "http://127.0.0.1:9".into(),
-                    api_key: "load".into(),
-                    api_secret: "load".into(),
-                    webhook_secrets: vec![WEBHOOK_SECRET.into()],
-                },
-                resilience: Default::default(),
-                unknown: Default::default(),
-            }),
+            // Never called: only its webhooks are used.
+            SupplierSettings::Jsonrest(bookhub_tests::jsonrest_table(
+                "http://127.0.0.1:9",
+                "load",
+                "load",
+                WEBHOOK_SECRET,
+            )),
         );
     })
     .await;

@@ -143,13 +143,7 @@ async fn two_servers_on_one_postgres_make_one_booking() {
     }
     let first = TestApp::spawn_with(Backend::Postgres, |_| {}).await;
     let (agency, key) = first.agency("Viajes Sol").await;
-    let second = api::Application::build(api::Settings {
-        database_url: first.database_url.parse().unwrap(),
-        listen: ([127, 0, 0, 1], 0).into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let second = api::Application::build(bookhub_tests::test_settings(&first.database_url)).await.unwrap();
     let second_url = format!("http://127.0.0.1:{}/v1/bookings", second.port());
     tokio::spawn(second.run_until_stopped());
 

@@ -2,8 +2,10 @@
 //! run together (`cargo test -p bookhub-tests --test it bookings::` runs one module).
 
 mod bookings;
+mod hardening;
 mod idempotency;
 mod keys;
+mod late_confirmation;
 mod migrations;
 mod openapi_walk;
 mod problems;

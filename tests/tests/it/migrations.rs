@@ -41,8 +41,7 @@ async fn a_fresh_sqlite_file_is_migrated_once_and_again_as_a_no_op() {
 async fn readiness_is_503_until_every_migration_is_applied() {
     let (_database, url) = TestDatabase::create(Backend::from_env()).await;
     let db = Database::connect(&url, 2).await.unwrap();
-    let settings =
-        api::Settings { database_url: url.parse().unwrap(), listen: ([127, 0, 0, 1], 0).into(), ..Default::default() };
+    let settings = bookhub_tests::test_settings(&url);
     let app = api::Application::build_with(settings, db.clone()).await.unwrap();
     let readyz = format!("http://127.0.0.1:{}/readyz", app.port());
     tokio::spawn(app.run_until_stopped());

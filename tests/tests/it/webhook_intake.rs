@@ -5,7 +5,7 @@ use adapters::store::queue::{self, EnqueuedJob};
 use adapters::store::webhook_intake::{VerifiedWebhook, WebhookIntake};
 use adapters::store::webhooks::{ReceivedWebhook, Recorded};
 use adapters::suppliers::signing::StandardKey;
-use api::config::{JsonrestTable, SupplierSettings};
+use api::config::SupplierSettings;
 use bookhub_tests::{Backend, TestApp, postgres_available_or_skip};
 use domain::WebhookEventId;
 use domain::supplier::InboundWebhook;
@@ -21,17 +21,8 @@ async fn spawn(backend: Backend) -> TestApp {
         s.jobs.enabled = false;
         s.suppliers.insert(
             "jsonrest".parse().unwrap(),
-            SupplierSettings::Jsonrest(JsonrestTable {
-                // Never called: only its webhooks are used.
-                protocol: adapters::suppliers::jsonrest::JsonrestSettings {
-                    base_url: "http://127.0.0.1:9".into(),
-                    api_key: "key".into(),
-                    api_secret: "secret".into(),
-                    webhook_secrets: vec![SECRET.into()],
-                },
-                resilience: Default::default(),
-                unknown: Default::default(),
-            }),
+            // Never called: only its webhooks are used.
+            SupplierSettings::Jsonrest(bookhub_tests::jsonrest_table("http://127.0.0.1:9", "key", "secret", SECRET)),
         );
     })
     .await

@@ -7,17 +7,21 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::supplier::{InboundWebhook, SupplierEvent, WebhookError};
 use domain::{SupplierAdapter, SupplierBooking, SupplierBookingRequest, SupplierCode, SupplierError};
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use reqwest::{Method, RequestBuilder, StatusCode};
 use sha2::{Digest, Sha256};
 
 use self::answer::{Answer, book_answer, booking_answer, list_answer};
 use self::wire::{BookRequest, WireEvent};
 use super::signing::{self, InvalidSecret, StandardKey};
-use super::{transient_status, unreachable};
+use super::{read_answer, unreachable};
 use crate::settings::Secret;
 
 mod answer;
 mod wire;
+
+/// The most pages one `list_modified` follows: a supplier that always names a next page would
+/// otherwise keep a reconciliation run going for ever.
+pub const MAX_LIST_PAGES: u32 = 500;
 
 #[cfg(test)]
 mod tests;
@@ -32,6 +36,10 @@ pub struct JsonrestSettings {
     /// `whsec_…` secrets accepted on inbound webhooks (several while the supplier rotates).
     #[serde(default)]
     pub webhook_secrets: Vec<Secret>,
+    /// Lets `base_url` be plain `http://` (tests, the demo); otherwise only `https://` is taken,
+    /// so the credentials and the guests' data never cross the network in the clear.
+    #[serde(default)]
+    pub allow_http: bool,
 }
 
 #[derive(Debug)]
@@ -86,16 +94,11 @@ impl JsonrestAdapter {
     }
 
     async fn send(&self, request: RequestBuilder) -> Result<(StatusCode, Answer), SupplierError> {
-        let response: Response = request.send().await.map_err(unreachable)?;
-        let status = response.status();
-        if let Some(transient) = transient_status(status, response.headers()) {
-            return Err(transient);
-        }
-        let body = response.bytes().await.map_err(unreachable)?;
+        let (status, body) = read_answer(request.send().await.map_err(unreachable)?).await?;
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(SupplierError::Permanent(format!("authentication refused (HTTP {})", status.as_u16())));
         }
-        Ok((status, Answer(body.to_vec())))
+        Ok((status, Answer(body)))
     }
 }
 
@@ -139,7 +142,14 @@ impl SupplierAdapter for JsonrestAdapter {
     ) -> Result<Vec<SupplierBooking>, SupplierError> {
         let mut bookings = Vec::new();
         let mut page = Some(1u32);
+        let mut read = 0;
         while let Some(n) = page {
+            if read == MAX_LIST_PAGES {
+                return Err(SupplierError::Permanent(format!(
+                    "the supplier's list goes on past {MAX_LIST_PAGES} pages; narrow the window"
+                )));
+            }
+            read += 1;
             let request = self.request(Method::GET, "/v2/bookings").query(&[
                 ("modified_from", rfc3339(from)),
                 ("modified_to", rfc3339(to)),

@@ -22,6 +22,7 @@ fn adapter_for(base_url: &str) -> JsonrestAdapter {
         api_key: KEY.into(),
         api_secret: SECRET.into(),
         webhook_secrets: vec![],
+        allow_http: true,
     };
     let http = super::super::http_client(Duration::from_secs(5));
     JsonrestAdapter::new("jsonrest".parse().unwrap(), settings, http, chrono::Duration::minutes(5)).unwrap()
@@ -228,4 +229,60 @@ async fn the_list_stops_when_next_page_does_not_move_forward_or_a_page_fails() {
     mount_page(&server, "2", ResponseTemplate::new(503)).await;
     let failed = adapter_for(&server.uri()).list_modified(from, to).await;
     assert_eq!(failed, Err(SupplierError::transient("HTTP 503")));
+}
+
+/// The supplier answers `status` with a `Location` on a second host; the answer and what the
+/// second host received.
+async fn redirected(status: u16) -> (Result<SupplierBooking, SupplierError>, Vec<wiremock::Request>) {
+    let elsewhere = MockServer::start().await;
+    Mock::given(wiremock::matchers::any()).respond_with(answer(201, booked("CNF"))).mount(&elsewhere).await;
+    let location = format!("{}/v2/bookings", elsewhere.uri());
+    let result = book_against(ResponseTemplate::new(status).insert_header("Location", location.as_str())).await;
+    (result, elsewhere.received_requests().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_redirect_is_refused_and_never_followed_so_no_credential_leaves() {
+    for status in [301, 302, 303, 307, 308] {
+        let (result, reached) = redirected(status).await;
+        assert_eq!(
+            result,
+            Err(SupplierError::Permanent(format!(
+                "the supplier answered a redirect (HTTP {status}); supplier redirects are not followed"
+            )))
+        );
+        assert!(reached.is_empty(), "HTTP {status}: the second host got {} request(s)", reached.len());
+    }
+}
+
+#[tokio::test]
+async fn an_answer_over_the_size_cap_is_refused() {
+    let huge = ResponseTemplate::new(201).set_body_bytes(vec![b' '; crate::suppliers::MAX_ANSWER_BYTES + 1]);
+    assert_eq!(book_against(huge).await, Err(SupplierError::transient("the answer is larger than 8 MiB")));
+    // At the cap it is read (and here, being blank, found malformed).
+    let full = ResponseTemplate::new(201).set_body_bytes(vec![b' '; crate::suppliers::MAX_ANSWER_BYTES]);
+    assert_eq!(book_against(full).await, Err(SupplierError::transient("malformed answer")));
+}
+
+#[tokio::test]
+async fn the_list_stops_at_the_page_cap_when_the_supplier_always_has_a_next_page() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/bookings"))
+        .respond_with(|request: &wiremock::Request| {
+            let number: u32 =
+                request.url.query_pairs().find(|(k, _)| k == "page").and_then(|(_, v)| v.parse().ok()).unwrap_or(1);
+            page(&[], number, Some(number + 1))
+        })
+        .mount(&server)
+        .await;
+    let (from, to) = window();
+    let endless = adapter_for(&server.uri()).list_modified(from, to).await;
+    assert_eq!(
+        endless,
+        Err(SupplierError::Permanent(format!(
+            "the supplier's list goes on past {MAX_LIST_PAGES} pages; narrow the window"
+        )))
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), MAX_LIST_PAGES as usize);
 }

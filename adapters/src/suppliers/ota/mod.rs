@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use self::answer::{echo_token, parse_booking_answer, parse_cancel_answer, parse_notification, parse_read_answer};
 use self::request::{ack_xml, booking_request_xml, cancel_request_xml, read_request_xml, seconds};
-use super::{signing, transient_status, unreachable};
+use super::{read_answer, signing, unreachable};
 
 mod answer;
 mod request;
@@ -51,6 +51,9 @@ pub struct OtaSettings {
     /// Raw shared secrets accepted on `X-OTA-Signature` (several while one is rotated out).
     #[serde(default)]
     pub webhook_secrets: Vec<Secret>,
+    /// Lets `base_url` be plain `http://` (tests, the demo); otherwise only `https://` is taken.
+    #[serde(default)]
+    pub allow_http: bool,
 }
 
 #[derive(Debug)]
@@ -83,12 +86,9 @@ impl OtaAdapter {
             .send()
             .await
             .map_err(unreachable)?;
-        let status = response.status();
-        if let Some(transient) = transient_status(status, response.headers()) {
-            return Err(transient);
-        }
+        let (status, body) = read_answer(response).await?;
         match status {
-            StatusCode::OK => response.text().await.map_err(unreachable),
+            StatusCode::OK => Ok(String::from_utf8_lossy(&body).into_owned()),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                 Err(SupplierError::Permanent("authentication refused".into()))
             }

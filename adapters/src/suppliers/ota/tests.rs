@@ -317,7 +317,30 @@ fn adapter_for(base_url: &str) -> OtaAdapter {
         username: "partner".into(),
         password: "s3cret".into(),
         webhook_secrets: vec!["shared-secret".into()],
+        allow_http: true,
     };
     let http = super::super::http_client(Duration::from_secs(5));
     OtaAdapter::new("ota".parse().unwrap(), settings, http, chrono::Duration::minutes(5))
+}
+
+#[tokio::test]
+async fn a_redirect_is_refused_and_the_basic_credentials_never_reach_the_second_host() {
+    use wiremock::{Mock, MockServer, ResponseTemplate, matchers};
+    let elsewhere = MockServer::start().await;
+    Mock::given(matchers::any()).respond_with(ResponseTemplate::new(200)).mount(&elsewhere).await;
+    let supplier = MockServer::start().await;
+    let location = format!("{}/OTA_CancelRQ", elsewhere.uri());
+    Mock::given(matchers::method("POST"))
+        .respond_with(ResponseTemplate::new(308).insert_header("Location", location.as_str()))
+        .expect(1)
+        .mount(&supplier)
+        .await;
+    let result = adapter_for(&supplier.uri()).cancel("OTA-1").await;
+    assert_eq!(
+        result.unwrap_err(),
+        SupplierError::Permanent(
+            "the supplier answered a redirect (HTTP 308); supplier redirects are not followed".into()
+        )
+    );
+    assert!(elsewhere.received_requests().await.unwrap().is_empty());
 }
