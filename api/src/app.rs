@@ -26,14 +26,15 @@ use tracing::Instrument;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::KeyCache;
+use crate::auth::{KeyCache, KeyExpiry};
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::extract::{BodyLimit, path_config, query_config};
 use crate::idempotency::InFlight;
 use crate::openapi::ApiDoc;
-use crate::rate_limit::{RateLimitStatus, RateLimits};
+use crate::rate_limit::{AuthAttempts, RateLimitStatus, RateLimits};
 use crate::routes;
+use crate::routes::health::Readiness;
 use crate::routes::webhooks::{RefusalLimit, RefusedDeliveries};
 
 /// What every handler shares.
@@ -47,6 +48,10 @@ pub struct AppState {
     pub rate_limits: RateLimits,
     /// The limits on refused supplier webhooks, and the count of unknown supplier codes.
     pub refused_webhooks: RefusedDeliveries,
+    /// Failed authentications per client address, limited before any key lookup.
+    pub auth_attempts: AuthAttempts,
+    /// `/readyz`'s last answer, reused for a second.
+    pub readiness: Readiness,
     pub suppliers: Suppliers,
     pub mappings: Mappings,
     /// How long a completed request's response is kept for replay.
@@ -112,12 +117,18 @@ impl Application {
             intake,
             webhook_intake,
             in_flight: InFlight::default(),
-            keys: KeyCache::new(Duration::from_secs(30)),
+            keys: KeyCache::new(settings.rate_limit.key_cache_ttl),
             rate_limits: RateLimits::new(
                 NonZeroU32::new(settings.rate_limit.per_minute).context("rate_limit.per_minute")?,
                 NonZeroU32::new(settings.rate_limit.burst).context("rate_limit.burst")?,
             ),
             refused_webhooks: refused_webhooks(&settings)?,
+            auth_attempts: AuthAttempts::new(
+                NonZeroU32::new(settings.rate_limit.failed_auth_per_minute)
+                    .context("rate_limit.failed_auth_per_minute")?,
+                NonZeroU32::new(settings.rate_limit.failed_auth_burst).context("rate_limit.failed_auth_burst")?,
+            ),
+            readiness: Readiness::default(),
             suppliers,
             mappings,
             idempotency_ttl: chrono::Duration::from_std(settings.idempotency.ttl).context("idempotency.ttl")?,
@@ -254,7 +265,7 @@ async fn purge_expired_records(db: Database, every: Duration, webhook_retention:
 }
 
 /// Echoes the caller's `X-Request-Id`, or makes one up, on every response, adds the caller's
-/// rate-limit headers, and runs the request inside a span carrying the id.
+/// rate-limit headers and its key's near expiry, and runs the request inside a span carrying the id.
 async fn request_id(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -273,6 +284,10 @@ async fn request_id(
     let rate_limit = response.request().extensions().get::<RateLimitStatus>().copied();
     if let Some(status) = rate_limit {
         status.write_headers(response.headers_mut());
+    }
+    let expiry = response.request().extensions().get::<KeyExpiry>().copied();
+    if let Some(expiry) = expiry {
+        expiry.write_header(response.headers_mut());
     }
     response.headers_mut().insert(X_REQUEST_ID, id);
     Ok(response)

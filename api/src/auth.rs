@@ -1,19 +1,28 @@
 //! API keys: `Authorization: Bearer <key>`. Keys carry 256 random bits and are shown once;
 //! only their SHA-256 is stored (a slow hash adds nothing against keys this random).
+//!
+//! Authentication order, cheapest first: the cache of known keys (no database, no limiter);
+//! then the per-address limiter of failed authentications
+//! ([`crate::rate_limit::AuthAttempts`]), refusing an address past it; then the cache of
+//! unknown hashes; then the database. Each failure counts against the address. A known key stays cached at most
+//! `rate_limit.key_cache_ttl` (≤ 5 s), which bounds how long another process may still accept
+//! a key after it is revoked; this process forgets it at once.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
-use adapters::store::api_keys::{self, ApiKeyRecord, Role};
+use adapters::store::api_keys::{self, ApiKeyRecord, NewKey, Role};
 use adapters::store::bookings::{self, Scope};
 use adapters::store::{Database, StoreError};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use domain::AgencyId;
+use chrono::{DateTime, Utc};
+use domain::{AgencyId, ApiKeyId};
 use futures::future::LocalBoxFuture;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -21,6 +30,15 @@ use sha2::{Digest, Sha256};
 use crate::error::ApiError;
 
 const KEY_PREFIX: &str = "bkh_";
+
+/// Unknown hashes remembered at most; past it, the oldest half is dropped.
+const UNKNOWN_KEYS: usize = 10_000;
+
+/// How soon before a key's expiry its answers carry [`KEY_EXPIRES_AT`].
+pub const EXPIRY_WARNING: chrono::Duration = chrono::Duration::days(14);
+
+/// The header naming a key's expiry, on answers to a key that expires within [`EXPIRY_WARNING`].
+pub const KEY_EXPIRES_AT: HeaderName = HeaderName::from_static("x-key-expires-at");
 
 /// A new secret key, `bkh_` and 43 URL-safe characters.
 pub fn generate_key() -> String {
@@ -35,41 +53,122 @@ pub fn hash_key(key: &str) -> String {
 
 /// Creates a key for `role` (and its agency, for agency keys); returns the secret, shown once.
 pub async fn issue_key(db: &Database, role: Role, agency_id: Option<&AgencyId>) -> Result<String, StoreError> {
-    let key = generate_key();
-    api_keys::create(db, role, agency_id, &hash_key(&key)).await?;
-    Ok(key)
+    Ok(issue(db, &NewKey::new(role, agency_id)).await?.0)
 }
 
-/// Recently seen keys, so most requests need no database round trip to authenticate.
+/// Creates `new`; returns the secret (shown once) and the stored key.
+pub async fn issue(db: &Database, new: &NewKey<'_>) -> Result<(String, ApiKeyRecord), StoreError> {
+    let key = generate_key();
+    let record = api_keys::create(db, new, &hash_key(&key)).await?;
+    Ok((key, record))
+}
+
+/// Issues a successor of `old` (same role, agency and label) and lets `old` expire after
+/// `grace`. The successor lives as long as `old` was meant to (no expiry if `old` had none).
+pub async fn rotate(
+    db: &Database,
+    old: &ApiKeyRecord,
+    grace: chrono::Duration,
+) -> Result<(String, ApiKeyRecord), StoreError> {
+    let now = adapters::store::now();
+    let lifetime = old.expires_at.map(|at| at - old.created_at);
+    let new = NewKey {
+        role: old.role,
+        agency_id: old.agency_id.as_ref(),
+        label: old.label.as_deref(),
+        expires_at: lifetime.map(|l| now + l),
+    };
+    let issued = issue(db, &new).await?;
+    api_keys::expire_by(db, &old.id, now + grace).await?;
+    Ok(issued)
+}
+
+/// Recently seen keys, known and unknown, so most requests need no database round trip to
+/// authenticate.
 #[derive(Debug)]
 pub struct KeyCache {
     ttl: Duration,
     known: RwLock<HashMap<String, (ApiKeyRecord, Instant)>>,
+    unknown: RwLock<HashMap<String, Instant>>,
+    /// When this process last recorded each key's use.
+    touched: RwLock<HashMap<ApiKeyId, Instant>>,
 }
 
 impl KeyCache {
     pub fn new(ttl: Duration) -> Self {
-        KeyCache { ttl, known: RwLock::new(HashMap::new()) }
+        KeyCache { ttl, known: RwLock::default(), unknown: RwLock::default(), touched: RwLock::default() }
     }
 
-    async fn lookup(&self, db: &Database, key: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let hash = hash_key(key);
-        if let Some((record, at)) = self.known.read().expect("key cache lock").get(&hash)
-            && at.elapsed() < self.ttl
-        {
-            return Ok(Some(record.clone()));
-        }
+    /// Forgets `id` in this process at once (after a revocation or rotation).
+    pub fn forget(&self, id: &ApiKeyId) {
+        self.known.write().expect("key cache lock").retain(|_, (record, _)| &record.id != id);
+    }
+
+    fn cached(&self, hash: &str) -> Option<ApiKeyRecord> {
+        let known = self.known.read().expect("key cache lock");
+        known.get(hash).filter(|(_, at)| at.elapsed() < self.ttl).map(|(record, _)| record.clone())
+    }
+
+    fn known_unknown(&self, hash: &str) -> bool {
+        self.unknown.read().expect("key cache lock").get(hash).is_some_and(|at| at.elapsed() < self.ttl)
+    }
+
+    /// The key behind `hash` from the database, remembering the answer either way.
+    async fn fetch(&self, db: &Database, hash: String) -> Result<Option<ApiKeyRecord>, StoreError> {
         let found = api_keys::find_by_hash(db, &hash).await?;
-        let mut known = self.known.write().expect("key cache lock");
         match &found {
             Some(record) => {
-                known.insert(hash, (record.clone(), Instant::now()));
+                self.known.write().expect("key cache lock").insert(hash, (record.clone(), Instant::now()));
             }
-            None => {
-                known.remove(&hash);
-            }
+            None => self.remember_unknown(hash),
         }
         Ok(found)
+    }
+
+    fn remember_unknown(&self, hash: String) {
+        let mut unknown = self.unknown.write().expect("key cache lock");
+        if unknown.len() >= UNKNOWN_KEYS {
+            unknown.retain(|_, at| at.elapsed() < self.ttl);
+        }
+        if unknown.len() >= UNKNOWN_KEYS {
+            let mut ages: Vec<Instant> = unknown.values().copied().collect();
+            ages.sort_unstable();
+            let cutoff = ages[ages.len() / 2];
+            unknown.retain(|_, at| *at > cutoff);
+        }
+        unknown.insert(hash, Instant::now());
+    }
+
+    /// Whether this process should record a use of `record` now: at most once a minute a key.
+    fn due_for_touch(&self, record: &ApiKeyRecord, now: DateTime<Utc>) -> bool {
+        if record.last_used_at.is_some_and(|at| now - at < chrono::Duration::minutes(1)) {
+            return false;
+        }
+        let minute = Duration::from_secs(60);
+        if self.touched.read().expect("key cache lock").get(&record.id).is_some_and(|at| at.elapsed() < minute) {
+            return false;
+        }
+        let mut touched = self.touched.write().expect("key cache lock");
+        match touched.get(&record.id) {
+            Some(at) if at.elapsed() < minute => false,
+            _ => {
+                touched.insert(record.id.clone(), Instant::now());
+                true
+            }
+        }
+    }
+}
+
+/// The key's expiry, kept in the request's extensions when it is near, for the answer's header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyExpiry(pub DateTime<Utc>);
+
+impl KeyExpiry {
+    pub fn write_header(&self, headers: &mut HeaderMap) {
+        let at = self.0.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        if let Ok(value) = HeaderValue::from_str(&at) {
+            headers.insert(KEY_EXPIRES_AT, value);
+        }
     }
 }
 
@@ -92,17 +191,59 @@ impl FromRequest for Caller {
             .map(|k| k.trim().to_owned())
             .filter(|k| k.starts_with(KEY_PREFIX));
         let state = req.app_data::<web::Data<crate::app::AppState>>().cloned();
+        let address = req.peer_addr().map(|a| a.ip());
         let req = req.clone();
         Box::pin(async move {
             let (Some(key), Some(state)) = (key, state) else {
                 return Err(ApiError::Unauthorized);
             };
-            let record = state.keys.lookup(&state.db, &key).await?.ok_or(ApiError::Unauthorized)?;
+            let record = authenticate(&state, &key, address).await?;
+            let now = Utc::now();
+            if record.is_expired(now) {
+                return Err(ApiError::KeyExpired);
+            }
+            if let Some(at) = record.expires_at.filter(|at| *at - now <= EXPIRY_WARNING) {
+                req.extensions_mut().insert(KeyExpiry(at));
+            }
+            if state.keys.due_for_touch(&record, now) {
+                let (db, id) = (state.db.clone(), record.id.clone());
+                actix_web::rt::spawn(async move {
+                    if let Err(e) = api_keys::touch(&db, &id, adapters::store::now()).await {
+                        tracing::warn!(error = %e, "recording a key's use failed");
+                    }
+                });
+            }
             // Counted once the key is known to be real; the headers go on the response.
             let status = state.rate_limits.check(&record.id)?;
             req.extensions_mut().insert(status);
             Ok(Caller(record))
         })
+    }
+}
+
+/// The live (not revoked) key behind `key`, cheapest source first (see the module docs).
+async fn authenticate(
+    state: &crate::app::AppState,
+    key: &str,
+    address: Option<IpAddr>,
+) -> Result<ApiKeyRecord, ApiError> {
+    let hash = hash_key(key);
+    let found = match state.keys.cached(&hash) {
+        Some(record) => Some(record),
+        None => {
+            if let Some(address) = address {
+                state.auth_attempts.check(address)?;
+            }
+            if state.keys.known_unknown(&hash) { None } else { state.keys.fetch(&state.db, hash).await? }
+        }
+    };
+    // A revoked key is refused like an unknown one: the caller learns nothing about it.
+    match found.filter(|record| record.revoked_at.is_none()) {
+        Some(record) => Ok(record),
+        None => Err(match address {
+            Some(address) => state.auth_attempts.failed(address, ApiError::Unauthorized),
+            None => ApiError::Unauthorized,
+        }),
     }
 }
 

@@ -30,6 +30,8 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 pub enum ApiError {
     #[error("a valid API key is required: send `Authorization: Bearer <key>`")]
     Unauthorized,
+    #[error("this API key has expired; ask for a new one")]
+    KeyExpired,
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("{0} not found")]
@@ -64,6 +66,9 @@ pub enum ApiError {
     /// The cause is logged, never answered.
     #[error("too many requests for this API key; retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64, status: crate::rate_limit::RateLimitStatus },
+    /// Too many failed authentications from this address.
+    #[error("too many failed authentications from this address; retry after {retry_after_secs} s")]
+    AuthRateLimited { retry_after_secs: u64 },
     /// The database or a dependency cannot be reached: 503 with `Retry-After`. The cause is logged.
     #[error("the service is not ready; try again shortly")]
     Unavailable(#[source] anyhow::Error),
@@ -76,6 +81,8 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthorized => "unauthorized",
+            ApiError::KeyExpired => "key_expired",
+            ApiError::AuthRateLimited { .. } => "rate_limited",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
@@ -134,7 +141,7 @@ pub struct ProblemFieldError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Unauthorized | ApiError::InvalidSignature(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::KeyExpired | ApiError::InvalidSignature(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -149,7 +156,7 @@ impl ResponseError for ApiError {
             }
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::AuthRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -186,7 +193,7 @@ impl ResponseError for ApiError {
             ApiError::IdempotencyKeyInFlight | ApiError::ConcurrentUpdate { .. } | ApiError::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
-            ApiError::RateLimited { retry_after_secs, .. } => {
+            ApiError::RateLimited { retry_after_secs, .. } | ApiError::AuthRateLimited { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, *retry_after_secs));
             }
             _ => {}

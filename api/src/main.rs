@@ -1,16 +1,16 @@
 //! The `bookhub` binary: `serve` (the default way to run it), `migrate`, `agency create`,
-//! `key create` and `openapi`.
+//! `key create|list|revoke|rotate` and `openapi`.
 
 use std::process::ExitCode;
 
-use adapters::store::api_keys::Role;
+use adapters::store::api_keys::{self, ApiKeyRecord, NewKey, Role};
 use adapters::store::{Database, agencies};
 use anyhow::{Context, bail};
-use bookhub_api::auth::issue_key;
+use bookhub_api::auth::{issue, issue_key, rotate};
 use bookhub_api::{Application, Settings};
 use clap::{Parser, Subcommand};
-use domain::AgencyId;
 use domain::validation::EmailAddress;
+use domain::{AgencyId, ApiKeyId};
 use serde_json::json;
 use tracing_subscriber::EnvFilter;
 
@@ -56,14 +56,45 @@ enum AgencyCommand {
 
 #[derive(Debug, Subcommand)]
 enum KeyCommand {
-    /// Create an API key; prints {"api_key"}. The key is shown only this once.
+    /// Create an API key; prints {"api_key", "id"}. The key is shown only this once.
     Create {
         #[arg(long, value_parser = |s: &str| s.parse::<Role>())]
         role: Role,
         /// The agency, for `--role agency`.
         #[arg(long)]
         agency: Option<AgencyId>,
+        /// What the key is for.
+        #[arg(long)]
+        label: Option<String>,
+        /// A lifetime such as `90d`; none means the key does not expire.
+        #[arg(long, value_parser = parse_lifetime)]
+        expires_in: Option<chrono::Duration>,
     },
+    /// List every key, one JSON object a line (never the key or its hash).
+    List,
+    /// Revoke a key: every process refuses it within `rate_limit.key_cache_ttl` (≤ 5 s).
+    Revoke { id: ApiKeyId },
+    /// Issue a successor of a key (same role, agency and label); prints {"api_key", "id"} once.
+    /// The old key keeps working for `--grace`, then expires.
+    Rotate {
+        id: ApiKeyId,
+        #[arg(long, value_parser = parse_lifetime, default_value = "7d")]
+        grace: chrono::Duration,
+    },
+}
+
+fn parse_lifetime(s: &str) -> Result<chrono::Duration, String> {
+    let duration = humantime_serde::re::humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    chrono::Duration::from_std(duration).map_err(|e| e.to_string())
+}
+
+/// A key as `key list` prints it.
+fn key_json(k: &ApiKeyRecord) -> serde_json::Value {
+    json!({
+        "id": k.id, "role": k.role.as_str(), "agency": k.agency_id, "label": k.label,
+        "created_at": k.created_at, "last_used_at": k.last_used_at,
+        "expires_at": k.expires_at, "revoked_at": k.revoked_at,
+    })
 }
 
 fn parse_email(s: &str) -> Result<String, String> {
@@ -124,10 +155,18 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let api_key = issue_key(&db, Role::Agency, Some(&agency.id)).await?;
             println!("{}", json!({"agency_id": agency.id, "api_key": api_key}));
         }
-        Command::Key { command: KeyCommand::Create { role, agency } } => {
+        Command::Key { command } => key_command(&db, command).await?,
+    }
+    db.close().await;
+    Ok(())
+}
+
+async fn key_command(db: &Database, command: KeyCommand) -> anyhow::Result<()> {
+    match command {
+        KeyCommand::Create { role, agency, label, expires_in } => {
             match (role, &agency) {
                 (Role::Agency, None) => bail!("--role agency needs --agency ag_…"),
-                (Role::Agency, Some(id)) if agencies::find(&db, id).await?.is_none() => {
+                (Role::Agency, Some(id)) if agencies::find(db, id).await?.is_none() => {
                     bail!("no agency {id}")
                 }
                 (Role::Staff | Role::Finance | Role::Admin, Some(_)) => {
@@ -135,10 +174,41 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 }
                 _ => {}
             }
-            let api_key = issue_key(&db, role, agency.as_ref()).await?;
-            println!("{}", json!({"api_key": api_key}));
+            if expires_in.is_some_and(|l| l <= chrono::Duration::zero()) {
+                bail!("--expires-in must be more than 0");
+            }
+            let expires_at = expires_in.map(|lifetime| adapters::store::now() + lifetime);
+            let new = NewKey { role, agency_id: agency.as_ref(), label: label.as_deref(), expires_at };
+            let (api_key, record) = issue(db, &new).await?;
+            println!("{}", json!({"api_key": api_key, "id": record.id}));
+        }
+        KeyCommand::List => {
+            let mut after = None;
+            loop {
+                let mut page = api_keys::list(db, after.as_ref(), 100).await?;
+                let more = adapters::store::next_page(&mut page, 100, |k| k.id.clone());
+                for key in &page {
+                    println!("{}", key_json(key));
+                }
+                match more {
+                    Some(last) => after = Some(last),
+                    None => break,
+                }
+            }
+        }
+        KeyCommand::Revoke { id } => {
+            let key =
+                api_keys::revoke(db, &id, adapters::store::now()).await?.with_context(|| format!("no key {id}"))?;
+            println!("{}", key_json(&key));
+        }
+        KeyCommand::Rotate { id, grace } => {
+            let old = api_keys::find(db, &id).await?.with_context(|| format!("no key {id}"))?;
+            if old.revoked_at.is_some() {
+                bail!("key {id} is revoked; create a new one instead");
+            }
+            let (api_key, record) = rotate(db, &old, grace).await?;
+            println!("{}", json!({"api_key": api_key, "id": record.id}));
         }
     }
-    db.close().await;
     Ok(())
 }

@@ -13,7 +13,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, schema};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{PROBLEM_JSON, Problem, ProblemFieldError};
-use crate::routes::{bookings, health, jobs, mappings, suppliers, webhook_events, webhooks};
+use crate::routes::{bookings, health, jobs, keys, mappings, suppliers, webhook_events, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,6 +24,7 @@ use crate::routes::{bookings, health, jobs, mappings, suppliers, webhook_events,
         webhook_events::list, webhook_events::get, webhook_events::replay,
         mappings::put, jobs::list, jobs::retry,
         health::healthz, health::readyz,
+        keys::list, keys::create, keys::revoke, keys::rotate_self,
     ),
     // Schemas only query parameters name are not collected from the paths.
     components(schemas(Problem, ProblemFieldError, jobs::JobListStatus, webhook_events::WebhookEventStatus, bookings::BookingStatusCode)),
@@ -34,6 +35,7 @@ use crate::routes::{bookings, health, jobs, mappings, suppliers, webhook_events,
         (name = "webhooks", description = "Suppliers' signed event notifications, and their log (staff)"),
         (name = "mappings", description = "Supplier-code translation (staff)"),
         (name = "operations", description = "Health and readiness"),
+        (name = "keys", description = "API keys: create, list, revoke (admin); rotate (an agency's own)"),
     ),
 )]
 pub struct ApiDoc;
@@ -48,7 +50,10 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An API key: `Authorization: Bearer bkh_…`"))
+                    .description(Some(
+                        "An API key: `Authorization: Bearer bkh_…`. Answers to a key that expires within \
+                         14 days carry `X-Key-Expires-At` (RFC 3339).",
+                    ))
                     .build(),
             ),
         );
@@ -58,9 +63,19 @@ impl Modify for BearerAuth {
 /// The shared error answers: (status, component name, description, whether only authenticated
 /// operations give it).
 const SHARED: &[(&str, &str, &str, bool)] = &[
-    ("401", "Unauthorized", "No API key, or not a valid one (`WWW-Authenticate: Bearer`)", true),
+    (
+        "401",
+        "Unauthorized",
+        "No API key, not a valid one (`WWW-Authenticate: Bearer`), or an expired one (`key_expired`)",
+        true,
+    ),
     ("403", "Forbidden", "This key's role may not do this", true),
-    ("429", "TooManyRequests", "Too many requests for this API key; see `Retry-After`", true),
+    (
+        "429",
+        "TooManyRequests",
+        "Too many requests for this API key, or too many failed authentications from this address; see `Retry-After`",
+        true,
+    ),
     ("500", "InternalError", "Something failed inside bookhub; the details are logged, not answered", false),
 ];
 

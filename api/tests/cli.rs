@@ -85,3 +85,64 @@ fn rust_log_bookhub_debug_shows_bookhubs_own_debug_lines() {
         "the store's debug line is missing:\n{stderr}"
     );
 }
+
+/// `key list`'s lines, by key id.
+fn listed(db: &std::path::Path) -> std::collections::HashMap<String, serde_json::Value> {
+    let out = bookhub(db).args(["key", "list"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(!stdout.contains("bkh_"), "a listing never shows a key: {stdout}");
+    stdout
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .map(|key| (key["id"].as_str().unwrap().to_owned(), key))
+        .collect()
+}
+
+#[test]
+fn keys_are_listed_revoked_and_rotated_with_a_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("b.db");
+    let agency = json_out(bookhub(&db).args(["agency", "create", "--name", "Viajes Sol"]));
+    let agency_id = agency["agency_id"].as_str().unwrap();
+    let created = json_out(bookhub(&db).args([
+        "key",
+        "create",
+        "--role",
+        "agency",
+        "--agency",
+        agency_id,
+        "--label",
+        "booking engine",
+        "--expires-in",
+        "90d",
+    ]));
+    let id = created["id"].as_str().unwrap().to_owned();
+    let staff = json_out(bookhub(&db).args(["key", "create", "--role", "staff"]));
+    let staff_id = staff["id"].as_str().unwrap().to_owned();
+
+    let keys = listed(&db);
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    let key = &keys[&id];
+    assert_eq!((key["role"].as_str(), key["agency"].as_str()), (Some("agency"), Some(agency_id)));
+    assert_eq!(key["label"], "booking engine");
+    let expires = chrono::DateTime::parse_from_rfc3339(key["expires_at"].as_str().unwrap()).unwrap();
+    let lifetime = expires.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    assert!((89..=90).contains(&lifetime.num_days()), "{lifetime}");
+    assert!(key["revoked_at"].is_null() && key["last_used_at"].is_null() && key["created_at"].is_string());
+
+    let rotated = json_out(bookhub(&db).args(["key", "rotate", &id, "--grace", "7d"]));
+    assert!(rotated["api_key"].as_str().unwrap().starts_with("bkh_"));
+    let keys = listed(&db);
+    let (old, new) = (&keys[&id], &keys[rotated["id"].as_str().unwrap()]);
+    assert_eq!((&new["role"], &new["agency"], &new["label"]), (&old["role"], &old["agency"], &old["label"]));
+    let grace_ends = chrono::DateTime::parse_from_rfc3339(old["expires_at"].as_str().unwrap()).unwrap();
+    let grace = grace_ends.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    assert!((6..=7).contains(&grace.num_days()), "the old key expires after the grace: {grace}");
+
+    let revoked = json_out(bookhub(&db).args(["key", "revoke", &staff_id]));
+    assert!(revoked["revoked_at"].is_string());
+    assert!(listed(&db)[&staff_id]["revoked_at"].is_string());
+    assert!(!bookhub(&db).args(["key", "rotate", &staff_id]).output().unwrap().status.success());
+    assert!(!bookhub(&db).args(["key", "revoke", "key_nope"]).output().unwrap().status.success());
+}

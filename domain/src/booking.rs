@@ -5,7 +5,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::codes::{Board, RoomType};
-use crate::ids::{AgencyId, BookingId, SupplierCode};
+use crate::ids::{AgencyId, ApiKeyId, BookingId, SupplierCode};
 use crate::money::Money;
 use crate::validation::{EmailAddress, FieldErrors, Violations};
 
@@ -353,8 +353,18 @@ pub struct Booking {
     pub details: NewBooking,
     pub supplier_reference: Option<String>,
     pub status_reason: Option<String>,
+    /// Set when someone other than the booking's agency (staff, an admin) asked to cancel it.
+    pub cancelled_by: Option<CancelledBy>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Who cancelled a booking on its agency's behalf: the role and id of the key that asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelledBy {
+    /// `staff` or `admin`.
+    pub role: String,
+    pub key_id: ApiKeyId,
 }
 
 impl Booking {
@@ -367,6 +377,7 @@ impl Booking {
             details,
             supplier_reference: None,
             status_reason: None,
+            cancelled_by: None,
             created_at: now,
             updated_at: now,
         }

@@ -8,6 +8,7 @@ mod m20261123_000001_initial;
 mod m20261123_000002_code_mappings;
 mod m20261123_000003_webhook_events;
 mod m20261202_000010_webhook_hardening;
+mod m20261202_000020_key_lifecycle;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_code_mappings::Migration),
             Box::new(m20261123_000003_webhook_events::Migration),
             Box::new(m20261202_000010_webhook_hardening::Migration),
+            Box::new(m20261202_000020_key_lifecycle::Migration),
         ]
     }
 }

@@ -1,6 +1,6 @@
 //! Bookings, always read through a [`Scope`] so a handler cannot forget the tenant.
 
-use domain::booking::{LATE_CONFIRMATION_REASON, Room, TransitionError};
+use domain::booking::{CancelledBy, LATE_CONFIRMATION_REASON, Room, TransitionError};
 use domain::{
     AgencyId, Booking, BookingEvent, BookingId, BookingStatus, Currency, Money, NewBooking, SupplierCode, Transition,
 };
@@ -93,15 +93,18 @@ pub enum CancelOutcome {
     Requested(Booking),
 }
 
-/// Moves the booking to `cancellation_pending` and queues `job` in the same transaction.
-/// Safe to call again: a repeat finds it already cancelling.
+/// Moves the booking to `cancellation_pending` and queues `job` in the same transaction,
+/// recording `by` (staff or an admin; `None` for the booking's agency) with the change.
+/// Safe to call again: a repeat finds it already cancelling, and keeps who asked first.
 pub async fn request_cancellation(
     db: &Database,
     scope: &Scope,
     id: &BookingId,
+    by: Option<&CancelledBy>,
     job: impl Fn(&Booking) -> EnqueuedJob,
 ) -> Result<CancelOutcome, StoreError> {
-    Ok(match apply_event(db, scope, id, &BookingEvent::CancellationRequested, |b, _| vec![job(b)]).await? {
+    let event = &BookingEvent::CancellationRequested;
+    Ok(match apply_event_by(db, scope, id, event, by, |b, _| vec![job(b)]).await? {
         Applied::NotFound => CancelOutcome::NotFound,
         Applied::Refused(refused, _) => CancelOutcome::Refused(refused),
         Applied::Unchanged(b) | Applied::CancelQueued(b) => CancelOutcome::Unchanged(b),
@@ -135,6 +138,18 @@ pub async fn apply_event(
     scope: &Scope,
     id: &BookingId,
     event: &BookingEvent,
+    follow_up: impl Fn(&Booking, Transition) -> Vec<EnqueuedJob>,
+) -> Result<Applied, StoreError> {
+    apply_event_by(db, scope, id, event, None, follow_up).await
+}
+
+/// [`apply_event`], recording `by` as the booking's canceller when the status changes.
+async fn apply_event_by(
+    db: &Database,
+    scope: &Scope,
+    id: &BookingId,
+    event: &BookingEvent,
+    by: Option<&CancelledBy>,
     follow_up: impl Fn(&Booking, Transition) -> Vec<EnqueuedJob>,
 ) -> Result<Applied, StoreError> {
     for _ in 0..5 {
@@ -175,6 +190,9 @@ pub async fn apply_event(
             Transition::Changed(next) => {
                 booking.status = next;
                 booking.status_reason = event.reason().map(str::to_owned);
+                if let Some(by) = by {
+                    booking.cancelled_by = Some(by.clone());
+                }
                 follow_up(&booking, transition)
             }
             Transition::CancelAtSupplier => {
@@ -211,6 +229,8 @@ async fn update_with_jobs(
             .push_bind(booking.status_reason.as_deref())
             .push(", supplier_reference = ")
             .push_bind(booking.supplier_reference.as_deref())
+            .push(", cancelled_by = ")
+            .push_bind(cancelled_by_json(booking))
             .push(", version = version + 1, updated_at = ")
             .push_bind(booking.updated_at)
             .push(" WHERE id = ")
@@ -226,6 +246,12 @@ async fn update_with_jobs(
         tx.commit().await?;
         Ok(true)
     })
+}
+
+/// The row's JSON form of who cancelled the booking.
+fn cancelled_by_json(booking: &Booking) -> Option<sqlx::types::Json<serde_json::Value>> {
+    let by = booking.cancelled_by.as_ref()?;
+    Some(sqlx::types::Json(serde_json::json!({"role": by.role, "key_id": by.key_id})))
 }
 
 /// The row's JSON form of the rooms (bookhub's codes; guests' names and emails).
@@ -251,6 +277,7 @@ fn from_model(m: booking::Model) -> Result<Booking, StoreError> {
         },
         supplier_reference: m.supplier_reference.clone(),
         status_reason: m.status_reason.clone(),
+        cancelled_by: m.cancelled_by.clone().map(serde_json::from_value).transpose().stored(&row)?,
         created_at: m.created_at,
         updated_at: m.updated_at,
     })

@@ -87,18 +87,28 @@ impl IntakeSettings {
     }
 }
 
-/// Per API key: `per_minute` sustained, in bursts of up to `burst`.
+/// Per API key: `per_minute` sustained, in bursts of up to `burst`. Per client address:
+/// `failed_auth_per_minute` failed authentications sustained, in bursts of `failed_auth_burst`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
     pub per_minute: u32,
     pub burst: u32,
+    /// How long a process trusts what it learnt about a key (known or unknown); also the longest
+    /// a revoked key may still work in another process, hence at most 5 s.
+    #[serde(with = "humantime_serde")]
+    pub key_cache_ttl: Duration,
+    pub failed_auth_per_minute: u32,
+    pub failed_auth_burst: u32,
 }
 
 impl RateLimitSettings {
     fn validate(&self) -> Result<(), SettingError> {
         in_range("per_minute", self.per_minute, 1..=u32::MAX)?;
-        in_range("burst", self.burst, 1..=u32::MAX)
+        in_range("burst", self.burst, 1..=u32::MAX)?;
+        in_duration_range("key_cache_ttl", self.key_cache_ttl, Duration::from_millis(100)..=Duration::from_secs(5))?;
+        in_range("failed_auth_per_minute", self.failed_auth_per_minute, 1..=u32::MAX)?;
+        in_range("failed_auth_burst", self.failed_auth_burst, 1..=u32::MAX)
     }
 }
 
@@ -194,7 +204,13 @@ impl Default for Settings {
                 purge_interval: Duration::from_secs(300),
             },
             intake: IntakeSettings { max_batch: 128, writers: 2 },
-            rate_limit: RateLimitSettings { per_minute: 1200, burst: 120 },
+            rate_limit: RateLimitSettings {
+                per_minute: 1200,
+                burst: 120,
+                key_cache_ttl: Duration::from_secs(5),
+                failed_auth_per_minute: 60,
+                failed_auth_burst: 30,
+            },
             suppliers: BTreeMap::from([(
                 "sandbox".parse().expect("a valid code"),
                 SupplierSettings::Sandbox(SandboxTable::default()),

@@ -184,6 +184,21 @@ fn settings_print_no_secret() {
 }
 
 #[test]
+fn the_key_cache_cannot_outlast_the_revocation_delay_and_the_auth_limiter_needs_a_rate() {
+    let settings = with("rate_limit", serde_json::json!({"key_cache_ttl": "2s"})).unwrap();
+    assert_eq!(settings.rate_limit.key_cache_ttl, Duration::from_secs(2));
+    let err = with("rate_limit", serde_json::json!({"key_cache_ttl": "30s"})).unwrap_err();
+    assert_eq!(
+        (err.path.as_str(), err.env.as_str()),
+        ("rate_limit.key_cache_ttl", "BOOKHUB_RATE_LIMIT__KEY_CACHE_TTL")
+    );
+    for key in ["failed_auth_per_minute", "failed_auth_burst"] {
+        let err = with("rate_limit", serde_json::json!({ key: 0 })).unwrap_err();
+        assert_eq!(err.path, format!("rate_limit.{key}"));
+    }
+}
+
+#[test]
 fn the_sandbox_is_on_for_sqlite_off_for_postgres_and_needs_a_shared_secret_when_switched_on_there() {
     let sqlite = with("log", "info").unwrap();
     assert!(sqlite.enabled_suppliers().contains_key(&"sandbox".parse().unwrap()));

@@ -2,11 +2,12 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
+use adapters::store::api_keys::Role;
 use adapters::store::booking_intake::{IntakeItem, IntakeOutcome};
 use adapters::store::bookings::{self, CancelOutcome};
 use adapters::store::idempotency::IdempotencyRecord;
 use chrono::{DateTime, NaiveDate, Utc};
-use domain::booking::{BookingDraft, GuestDraft, RoomDraft};
+use domain::booking::{BookingDraft, CancelledBy, GuestDraft, RoomDraft};
 use domain::{Booking, BookingId, BookingStatus, NewBooking};
 use jobs::{CancelBooking, SubmitBooking};
 use serde::{Deserialize, Serialize};
@@ -205,6 +206,9 @@ pub struct BookingView {
     pub supplier_reference: Option<String>,
     /// Why the booking was rejected or failed.
     pub status_reason: Option<String>,
+    /// Who cancelled it when it was not its agency (staff, an admin); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<CancelledByView>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -240,10 +244,24 @@ impl From<&Booking> for BookingView {
             client_reference: d.client_reference.clone(),
             supplier_reference: b.supplier_reference.clone(),
             status_reason: b.status_reason.clone(),
+            cancelled_by: b
+                .cancelled_by
+                .as_ref()
+                .map(|by| CancelledByView { role: by.role.clone(), key_id: by.key_id.to_string() }),
             created_at: b.created_at,
             updated_at: b.updated_at,
         }
     }
+}
+
+/// The staff or admin key that cancelled a booking on its agency's behalf.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CancelledByView {
+    /// `staff` or `admin`.
+    #[schema(example = "staff")]
+    pub role: String,
+    #[schema(example = "key_0193a5b2c4d27e8f9a0b1c2d3e4f5a6b")]
+    pub key_id: String,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -417,7 +435,8 @@ pub async fn list(
 
 /// Cancel a booking.
 ///
-/// Moves it to `cancellation_pending` and queues its cancellation at the supplier (202).
+/// An agency cancels its own bookings; staff and admins any agency's, and the booking's
+/// `cancelled_by` names their key. Moves it to `cancellation_pending` and queues its cancellation at the supplier (202).
 /// Idempotent: asking again while it is cancelling answers the same; a cancelled booking
 /// answers 200. A rejected or failed booking cannot be cancelled (409).
 #[utoipa::path(post, path = "/v1/bookings/{id}/cancel", tag = "bookings",
@@ -434,9 +453,13 @@ pub async fn cancel(
     access: BookingAccess,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = access.scope;
     let id: BookingId = id.parse().map_err(|_| ApiError::NotFound("booking"))?;
-    let booking = match bookings::request_cancellation(&state.db, &scope, &id, CancelBooking::for_booking).await? {
+    let key = &access.caller.0;
+    // Staff and admins cancel on an agency's behalf, and say so; an agency's own cancel does not.
+    let by = (key.role != Role::Agency).then(|| CancelledBy { role: key.role.to_string(), key_id: key.id.clone() });
+    let outcome =
+        bookings::request_cancellation(&state.db, &access.scope, &id, by.as_ref(), CancelBooking::for_booking).await?;
+    let booking = match outcome {
         CancelOutcome::NotFound => return Err(ApiError::NotFound("booking")),
         CancelOutcome::Refused(e) => {
             return Err(ApiError::Conflict { code: "invalid_transition", detail: e.to_string() });

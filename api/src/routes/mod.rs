@@ -11,6 +11,7 @@ use crate::error::method_not_allowed;
 pub mod bookings;
 pub mod health;
 pub mod jobs;
+pub mod keys;
 pub mod mappings;
 pub mod suppliers;
 pub mod webhook_events;
@@ -61,6 +62,7 @@ pub fn endpoints() -> impl Iterator<Item = &'static Endpoint> {
         webhook_events::ROUTES,
         jobs::ROUTES,
         mappings::ROUTES,
+        keys::ROUTES,
     ]
     .into_iter()
     .flatten()

@@ -4,6 +4,7 @@
 mod bookings;
 mod hardening;
 mod idempotency;
+mod keys;
 mod late_confirmation;
 mod migrations;
 mod openapi_walk;

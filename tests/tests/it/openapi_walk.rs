@@ -269,7 +269,14 @@ fn param_edges(spec: &Spec, schema: &Value) -> Vec<(String, bool)> {
         edges.extend([("2027-01-01T00:00:00Z".into(), true), ("yesterday".into(), false)]);
     }
     let types = schema.get("type").map(Value::to_string).unwrap_or_default();
-    if types.contains("string") && schema.get("enum").is_none() && schema.get("format").is_none() {
+    if let Some(pattern) = schema.get("pattern") {
+        edges.push(("not it".into(), false));
+        let example = schema.get("example").or(schema.get("examples").and_then(|e| e.get(0)));
+        if let Some(example) = example.and_then(Value::as_str) {
+            let matches = regex::Regex::new(pattern.as_str().expect("a pattern")).expect("a pattern").is_match(example);
+            edges.push((example.to_owned(), matches));
+        }
+    } else if types.contains("string") && schema.get("enum").is_none() && schema.get("format").is_none() {
         edges.push(("some-value".into(), true));
     }
     if types.contains("integer") {
@@ -371,6 +378,8 @@ async fn every_documented_operation_answers_as_documented() {
         s.rate_limit.per_minute = 1_000_000;
         s.rate_limit.burst = 1_000_000;
         s.body_limit_bytes = 32 * 1024;
+        s.rate_limit.failed_auth_per_minute = 1_000_000;
+        s.rate_limit.failed_auth_burst = 1_000_000;
     })
     .await;
     let (_, agency) = app.agency("Viajes Sol").await;
@@ -380,6 +389,8 @@ async fn every_documented_operation_answers_as_documented() {
     let finance = app.key(adapters::store::api_keys::Role::Finance).await;
     let booking = app.booked(&agency, &booking_body()).await["id"].as_str().expect("an id").to_owned();
     let others_booking = app.booked(&other_agency, &booking_body()).await["id"].as_str().expect("an id").to_owned();
+    let spare = adapters::store::api_keys::NewKey::new(adapters::store::api_keys::Role::Staff, None);
+    let spare_key = api::auth::issue(&app.db, &spare).await.expect("a spare key").1.id.to_string();
     let unsigned = app.client.post(app.url("/v1/webhooks/suppliers/sandbox")).body("{}").send().await.expect("sent");
     assert_eq!(unsigned.status(), 401);
     let events = app.get_json(&staff, "/v1/webhook-events").await;
@@ -414,6 +425,7 @@ async fn every_documented_operation_answers_as_documented() {
                         vec![(booking.as_str(), None), (others_booking.as_str(), Some(404)), ("bk_nope", Some(404))]
                     }
                     t if t.starts_with("/v1/webhook-events") => vec![(event.as_str(), None), ("whe_nope", Some(404))],
+                    t if t.starts_with("/v1/keys") => vec![(spare_key.as_str(), None), ("key_nope", Some(404))],
                     _ => vec![("nope", Some(404))],
                 },
             ),
@@ -431,7 +443,13 @@ async fn every_documented_operation_answers_as_documented() {
             path
         };
         let authenticated = op.get("security").is_some();
-        let own_key = if staff_only { &staff } else { &agency };
+        let admin_only = template.starts_with("/v1/keys") && template != "/v1/keys/self/rotate";
+        let agency_only = template == "/v1/keys/self/rotate" || (method == "post" && template == "/v1/bookings");
+        let own_key = match () {
+            () if agency_only || !staff_only => &agency,
+            () if admin_only => &admin,
+            () => &staff,
+        };
         let mut base = Case { label: "base".into(), path: fill(None), auth: bearer(own_key), ..Case::default() };
         if !authenticated {
             base.auth = None;
@@ -444,6 +462,8 @@ async fn every_documented_operation_answers_as_documented() {
         }
         if method == "post" && template == "/v1/bookings" {
             base = base.json(&booking_body()).header("Idempotency-Key", key_of(16));
+        } else if method == "post" && template == "/v1/keys" {
+            base = base.json(&json!({"role": "staff", "label": "the walk", "expires_in": "90d"}));
         } else if method == "put" {
             base = base.json(&json!({"bookhub_code": "DBL"}));
         } else if template.starts_with("/v1/webhooks") {
@@ -466,8 +486,9 @@ async fn every_documented_operation_answers_as_documented() {
             for (role, key) in [("agency", &agency), ("staff", &staff), ("admin", &admin), ("finance", &finance)] {
                 let mut case = fresh_key(Case { auth: bearer(key), ..base.with(format!("{role} key")) });
                 let denied = role == "finance"
-                    || (staff_only && role == "agency")
-                    || (method == "post" && template == "/v1/bookings" && role != "agency");
+                    || (staff_only && !agency_only && role == "agency")
+                    || (agency_only && role != "agency")
+                    || (admin_only && role == "staff");
                 if denied {
                     case = case.expect(403);
                 }

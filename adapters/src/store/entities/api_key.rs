@@ -9,6 +9,10 @@ pub struct Model {
     pub role: String,
     pub agency_id: Option<String>,
     pub created_at: DateTimeUtc,
+    pub label: Option<String>,
+    pub last_used_at: Option<DateTimeUtc>,
+    pub expires_at: Option<DateTimeUtc>,
+    pub revoked_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -17,6 +17,8 @@ pub struct Model {
     pub rooms: Json,
     pub supplier_reference: Option<String>,
     pub status_reason: Option<String>,
+    /// `{"role", "key_id"}` of a staff or admin cancel.
+    pub cancelled_by: Option<Json>,
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
