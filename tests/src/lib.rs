@@ -104,6 +104,20 @@ impl TestApp {
         self.client.post(self.url(path)).bearer_auth(key)
     }
 
+    /// `PUT /v1/mappings/{supplier}/{kind}/{code}` to `bookhub_code` with a staff `key`; the answer.
+    pub async fn put_mapping(&self, key: &str, mapping: &str, bookhub_code: &str) -> Value {
+        let answer = self
+            .client
+            .put(self.url(&format!("/v1/mappings/{mapping}")))
+            .bearer_auth(key)
+            .json(&json!({"bookhub_code": bookhub_code}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "PUT /v1/mappings/{mapping}");
+        answer.json().await.unwrap()
+    }
+
     /// `POST /v1/bookings` with the given idempotency key (none when `None`).
     pub async fn create_booking(&self, key: &str, idempotency_key: Option<&str>, body: &Value) -> Response {
         let mut request = self.post(key, "/v1/bookings").json(body);

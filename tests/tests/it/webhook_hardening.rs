@@ -320,16 +320,8 @@ async fn a_mapping_put_requeues_its_waiting_messages_through_a_background_job() 
     let needing = "SELECT count(*) FROM webhook_events WHERE status = 'needs_mapping'";
     assert_eq!(count(&app, needing).await, waiting as i64);
 
-    let mapped = app
-        .client
-        .put(app.url("/v1/mappings/jsonrest/room_type/DBL.PANORAMA"))
-        .bearer_auth(&staff)
-        .json(&json!({"bookhub_code": "DBL_SUP"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(mapped.status(), 200);
-    assert_eq!(mapped.json::<Value>().await.unwrap()["requeued_events"], waiting);
+    let mapped = app.put_mapping(&staff, "jsonrest/room_type/DBL.PANORAMA", "DBL_SUP").await;
+    assert_eq!(mapped["requeued_events"], waiting);
     assert_eq!(count(&app, needing).await, waiting as i64, "the answer did not wait for the requeue");
     assert_eq!(jobs_in(&app, jobs::RequeueWaiting::QUEUE).await, 1);
 

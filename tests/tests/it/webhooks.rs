@@ -314,16 +314,8 @@ async fn an_unmapped_code_waits_for_its_mapping() {
     assert_eq!(row["missing_codes"], json!([{"kind": "room_type", "code": "DBL.PANORAMA"}]));
     assert_eq!(app.get_json(&key, &format!("/v1/bookings/{booking}")).await["status"], "pending");
 
-    let mapped = app
-        .client
-        .put(app.url("/v1/mappings/jsonrest/room_type/DBL.PANORAMA"))
-        .bearer_auth(&staff)
-        .json(&json!({"bookhub_code": "DBL_SUP"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(mapped.status(), 200);
-    assert_eq!(mapped.json::<Value>().await.unwrap()["requeued_events"], 1);
+    let mapped = app.put_mapping(&staff, "jsonrest/room_type/DBL.PANORAMA", "DBL_SUP").await;
+    assert_eq!(mapped["requeued_events"], 1);
 
     app.wait_for_status(&key, &booking, "confirmed", SETTLE).await;
     let bad = app
