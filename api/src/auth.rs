@@ -63,24 +63,49 @@ pub async fn issue(db: &Database, new: &NewKey<'_>) -> Result<(String, ApiKeyRec
     Ok((key, record))
 }
 
-/// Issues a successor of `old` (same role, agency and label) and lets `old` expire after
-/// `grace`. The successor lives as long as `old` was meant to (no expiry if `old` had none).
+/// The longest a key may live: its expiry is at most this far from its creation.
+pub const MAX_KEY_LIFETIME: chrono::Duration = chrono::Duration::days(3650);
+
+/// Why a key could not be rotated.
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    /// A key has one successor: a leaked key cannot mint keys its owner does not know about.
+    #[error("this key was already rotated; use its successor")]
+    AlreadyRotated,
+    #[error("this key is revoked or expired; create a new one instead")]
+    NotLive,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Issues the one successor of `old` (same role, agency and label) and lets `old` expire after
+/// `grace` (or its own expiry, when sooner). The successor lives as long as `old` was meant to
+/// (no expiry if `old` had none), at most [`MAX_KEY_LIFETIME`].
 pub async fn rotate(
     db: &Database,
     old: &ApiKeyRecord,
     grace: chrono::Duration,
-) -> Result<(String, ApiKeyRecord), StoreError> {
+) -> Result<(String, ApiKeyRecord), RotateError> {
     let now = adapters::store::now();
-    let lifetime = old.expires_at.map(|at| at - old.created_at);
+    if old.revoked_at.is_some() || old.is_expired(now) {
+        return Err(RotateError::NotLive);
+    }
+    if old.rotated_at.is_some() {
+        return Err(RotateError::AlreadyRotated);
+    }
+    let lifetime = old.expires_at.map(|at| (at - old.created_at).min(MAX_KEY_LIFETIME));
+    let until = now.checked_add_signed(grace.min(MAX_KEY_LIFETIME)).unwrap_or(now);
+    // Claim the rotation first: of two at once, one wins and the other issues nothing.
+    if !api_keys::retire(db, &old.id, until, now).await? {
+        return Err(RotateError::AlreadyRotated);
+    }
     let new = NewKey {
         role: old.role,
         agency_id: old.agency_id.as_ref(),
         label: old.label.as_deref(),
-        expires_at: lifetime.map(|l| now + l),
+        expires_at: lifetime.and_then(|l| now.checked_add_signed(l)),
     };
-    let issued = issue(db, &new).await?;
-    api_keys::expire_by(db, &old.id, now + grace).await?;
-    Ok(issued)
+    Ok(issue(db, &new).await?)
 }
 
 /// Recently seen keys, known and unknown, so most requests need no database round trip to
@@ -191,7 +216,7 @@ impl FromRequest for Caller {
             .map(|k| k.trim().to_owned())
             .filter(|k| k.starts_with(KEY_PREFIX));
         let state = req.app_data::<web::Data<crate::app::AppState>>().cloned();
-        let address = req.peer_addr().map(|a| a.ip());
+        let address = crate::rate_limit::client_address(req);
         let req = req.clone();
         Box::pin(async move {
             let (Some(key), Some(state)) = (key, state) else {
@@ -222,28 +247,19 @@ impl FromRequest for Caller {
 }
 
 /// The live (not revoked) key behind `key`, cheapest source first (see the module docs).
-async fn authenticate(
-    state: &crate::app::AppState,
-    key: &str,
-    address: Option<IpAddr>,
-) -> Result<ApiKeyRecord, ApiError> {
+async fn authenticate(state: &crate::app::AppState, key: &str, address: IpAddr) -> Result<ApiKeyRecord, ApiError> {
     let hash = hash_key(key);
     let found = match state.keys.cached(&hash) {
         Some(record) => Some(record),
         None => {
-            if let Some(address) = address {
-                state.auth_attempts.check(address)?;
-            }
+            state.auth_attempts.check(address)?;
             if state.keys.known_unknown(&hash) { None } else { state.keys.fetch(&state.db, hash).await? }
         }
     };
     // A revoked key is refused like an unknown one: the caller learns nothing about it.
     match found.filter(|record| record.revoked_at.is_none()) {
         Some(record) => Ok(record),
-        None => Err(match address {
-            Some(address) => state.auth_attempts.failed(address, ApiError::Unauthorized),
-            None => ApiError::Unauthorized,
-        }),
+        None => Err(state.auth_attempts.failed(address, ApiError::Unauthorized)),
     }
 }
 

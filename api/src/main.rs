@@ -85,7 +85,10 @@ enum KeyCommand {
 
 fn parse_lifetime(s: &str) -> Result<chrono::Duration, String> {
     let duration = humantime_serde::re::humantime::parse_duration(s).map_err(|e| e.to_string())?;
-    chrono::Duration::from_std(duration).map_err(|e| e.to_string())
+    chrono::Duration::from_std(duration)
+        .ok()
+        .filter(|d| *d <= bookhub_api::auth::MAX_KEY_LIFETIME)
+        .ok_or_else(|| "must be at most 10 years".to_owned())
 }
 
 /// A key as `key list` prints it.
@@ -203,10 +206,7 @@ async fn key_command(db: &Database, command: KeyCommand) -> anyhow::Result<()> {
         }
         KeyCommand::Rotate { id, grace } => {
             let old = api_keys::find(db, &id).await?.with_context(|| format!("no key {id}"))?;
-            if old.revoked_at.is_some() {
-                bail!("key {id} is revoked; create a new one instead");
-            }
-            let (api_key, record) = rotate(db, &old, grace).await?;
+            let (api_key, record) = rotate(db, &old, grace).await.with_context(|| format!("rotating key {id}"))?;
             println!("{}", json!({"api_key": api_key, "id": record.id}));
         }
     }

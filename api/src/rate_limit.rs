@@ -139,6 +139,20 @@ impl AuthAttempts {
     }
 }
 
+/// The address a limiter counts a request against: the TCP peer (no forwarding header is
+/// trusted), an IPv6 peer by its /64 (one host holds a whole /64), an IPv4-mapped one as IPv4.
+pub fn client_address(request: &actix_web::HttpRequest) -> std::net::IpAddr {
+    use std::net::{IpAddr, Ipv4Addr};
+    match request.peer_addr().map(|a| a.ip()) {
+        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+        Some(v4) => v4,
+        None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

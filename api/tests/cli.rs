@@ -139,6 +139,12 @@ fn keys_are_listed_revoked_and_rotated_with_a_grace() {
     let grace_ends = chrono::DateTime::parse_from_rfc3339(old["expires_at"].as_str().unwrap()).unwrap();
     let grace = grace_ends.with_timezone(&chrono::Utc) - chrono::Utc::now();
     assert!((6..=7).contains(&grace.num_days()), "the old key expires after the grace: {grace}");
+    let twice = bookhub(&db).args(["key", "rotate", &id]).output().unwrap();
+    assert!(!twice.status.success(), "a key has one successor");
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("already rotated"));
+    let forever =
+        bookhub(&db).args(["key", "create", "--role", "staff", "--expires-in", "99999days"]).output().unwrap();
+    assert!(!forever.status.success(), "at most 10 years");
 
     let revoked = json_out(bookhub(&db).args(["key", "revoke", &staff_id]));
     assert!(revoked["revoked_at"].is_string());

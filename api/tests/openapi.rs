@@ -93,3 +93,14 @@ fn documented_codes_are_the_domain_codes() {
     let currencies = schemas["MoneyDto"]["properties"]["currency"]["enum"].as_array().expect("currencies").len();
     assert!(currencies > 150, "only {currencies} currencies documented");
 }
+
+#[test]
+fn every_operation_has_a_summary() {
+    let doc = document();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let summary = operation["summary"].as_str().unwrap_or_default();
+            assert!(!summary.trim().is_empty(), "{method} {path} has no summary");
+        }
+    }
+}

@@ -33,6 +33,8 @@ pub struct ApiKeyRecord {
     pub last_used_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// When the key got its successor; a key is rotated at most once.
+    pub rotated_at: Option<DateTime<Utc>>,
 }
 
 impl ApiKeyRecord {
@@ -70,6 +72,7 @@ pub async fn create(db: &Database, new: &NewKey<'_>, key_hash: &str) -> Result<A
         last_used_at: Set(None),
         expires_at: Set(new.expires_at),
         revoked_at: Set(None),
+        rotated_at: Set(None),
     }
     .insert(db.orm())
     .await?;
@@ -111,14 +114,23 @@ pub async fn revoke(db: &Database, id: &ApiKeyId, now: DateTime<Utc>) -> Result<
 }
 
 /// Makes the key expire at `at`, unless it already expires sooner.
-pub async fn expire_by(db: &Database, id: &ApiKeyId, at: DateTime<Utc>) -> Result<(), StoreError> {
-    api_key::Entity::update_many()
-        .col_expr(api_key::Column::ExpiresAt, Expr::value(at))
+/// Marks a live, never-rotated key as rotated at `now`, expiring by `at` (its own expiry when
+/// sooner). `false` when it was rotated or revoked meanwhile: only one rotation wins.
+pub async fn retire(db: &Database, id: &ApiKeyId, at: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let expiry = Expr::case(
+        Condition::any().add(api_key::Column::ExpiresAt.is_null()).add(api_key::Column::ExpiresAt.gt(at)),
+        Expr::value(at),
+    )
+    .finally(Expr::col(api_key::Column::ExpiresAt));
+    let retired = api_key::Entity::update_many()
+        .col_expr(api_key::Column::ExpiresAt, expiry.into())
+        .col_expr(api_key::Column::RotatedAt, Expr::value(now))
         .filter(api_key::Column::Id.eq(id.as_str()))
-        .filter(Condition::any().add(api_key::Column::ExpiresAt.is_null()).add(api_key::Column::ExpiresAt.gt(at)))
+        .filter(api_key::Column::RotatedAt.is_null())
+        .filter(api_key::Column::RevokedAt.is_null())
         .exec(db.orm())
         .await?;
-    Ok(())
+    Ok(retired.rows_affected == 1)
 }
 
 /// Records a use at `now` unless one was recorded within the last minute: at most one write a
@@ -145,5 +157,6 @@ fn from_model(m: api_key::Model) -> Result<ApiKeyRecord, StoreError> {
         last_used_at: m.last_used_at,
         expires_at: m.expires_at,
         revoked_at: m.revoked_at,
+        rotated_at: m.rotated_at,
     })
 }

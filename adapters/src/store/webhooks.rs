@@ -274,13 +274,15 @@ pub enum Replay {
     Queued(WebhookEvent),
 }
 
-/// Statuses a replay takes: every message that was taken. A finished one (applied, ignored)
-/// runs again through the state machine, which is idempotent and order-tolerant.
-pub const REPLAYABLE: [EventStatus; 5] =
-    [EventStatus::Queued, EventStatus::Parked, EventStatus::NeedsMapping, EventStatus::Applied, EventStatus::Ignored];
+/// Statuses a replay takes: every message that was taken and is not queued already. A finished
+/// one (applied, ignored) runs again through the state machine, which is idempotent and
+/// order-tolerant. A queued one has its job coming (a dead job is retried at `/v1/jobs`):
+/// replaying it would only stack a second job.
+pub const REPLAYABLE: [EventStatus; 4] =
+    [EventStatus::Parked, EventStatus::NeedsMapping, EventStatus::Applied, EventStatus::Ignored];
 
 /// Queues `job` to process a message in one of the statuses `from` (a subset of
-/// [`REPLAYABLE`]) again, counting the replay; its outcome so far (if it has one) goes to
+/// [`REPLAYABLE`]) again, counting the replay; its outcome so far goes to
 /// `previous_outcomes`. The update checks the status and replay count it
 /// read, so a job finishing meanwhile or a concurrent replay makes it a
 /// [`StoreError::Conflict`] instead of a second queued job.
@@ -296,14 +298,12 @@ pub async fn replay(
     }
     let replays = event.replays + 1;
     let mut outcomes = event.previous_outcomes.clone();
-    if event.status != EventStatus::Queued {
-        outcomes.push(PastOutcome {
-            status: event.status,
-            detail: event.detail.clone(),
-            booking_id: event.booking_id.clone(),
-            processed_at: event.processed_at,
-        });
-    }
+    outcomes.push(PastOutcome {
+        status: event.status,
+        detail: event.detail.clone(),
+        booking_id: event.booking_id.clone(),
+        processed_at: event.processed_at,
+    });
     let outcomes_json =
         serde_json::to_value(&outcomes).map_err(|e| StoreError::corrupt(format!("webhook_events/{id}"), e))?;
     with_pool!(db.pool(), p => {

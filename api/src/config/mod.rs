@@ -274,7 +274,13 @@ impl ConfigError {
         let path = path.join(".");
         // Unreadable files carry no path of their own; the message names them.
         let path = if path.is_empty() { "config" } else { &path };
-        ConfigError::new(path, e.to_string().split_whitespace().collect::<Vec<_>>().join(" "))
+        // The value itself is never repeated: it may be a secret in the wrong place.
+        let message = match &e.kind {
+            figment::error::Kind::InvalidType(_, expected) => format!("invalid type: expected {expected}"),
+            figment::error::Kind::InvalidValue(_, expected) => format!("invalid value: expected {expected}"),
+            kind => kind.to_string(),
+        };
+        ConfigError::new(path, message.split_whitespace().collect::<Vec<_>>().join(" "))
     }
 }
 

@@ -228,3 +228,13 @@ fn webhook_refusal_limits_must_be_positive() {
     let limits = with("webhooks", serde_json::json!({"refused_per_minute": 5, "refused_burst": 2})).unwrap().webhooks;
     assert_eq!((limits.refused_per_minute, limits.refused_burst), (5, 2));
 }
+
+#[test]
+fn a_refused_value_is_not_repeated_in_the_error() {
+    let err =
+        with("suppliers", serde_json::json!({"sandbox": {"webhook_secrets": "whsec_TOPSECRETVALUE"}})).unwrap_err();
+    assert!(!err.to_string().contains("TOPSECRET"), "{err}");
+    let err = with("database_max_connections", "hunter2").unwrap_err();
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    assert_eq!(err.env, "BOOKHUB_DATABASE_MAX_CONNECTIONS");
+}

@@ -276,14 +276,15 @@ pub struct ListParams {
     pub status: Option<String>,
 }
 
+/// The largest booking request accepted, whatever `body_limit_bytes` says: nine rooms of eight
+/// guests with long ASCII names and emails fit, and nothing much larger reaches the JSON parser.
+pub const MAX_BOOKING_BODY: usize = 64 * 1024;
+
 /// Book a stay.
 ///
 /// Validates the request, then stores the booking as `pending` together with the job that
 /// submits it to the supplier, in one transaction, and answers 202. Requires an
 /// `Idempotency-Key`: a retry with the same key and body gets this same answer back.
-/// The largest booking request accepted, whatever `body_limit_bytes` says: nine rooms of eight
-/// guests with long names and emails fit, and nothing much larger reaches the JSON parser.
-pub const MAX_BOOKING_BODY: usize = 64 * 1024;
 
 #[utoipa::path(post, path = "/v1/bookings", tag = "bookings", request_body = BookingRequest,
     params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$",

@@ -66,12 +66,18 @@ impl From<&ApiKeyRecord> for KeyView {
     }
 }
 
-/// A key just created, with its secret: shown this once.
-#[derive(Debug, Serialize, ToSchema)]
+/// A key just created, with its secret: shown this once. `Debug` hides the secret.
+#[derive(Serialize, ToSchema)]
 pub struct IssuedKey {
     /// The secret, `bkh_…`: send it as `Authorization: Bearer <api_key>`.
     pub api_key: String,
     pub key: KeyView,
+}
+
+impl std::fmt::Debug for IssuedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedKey").field("key", &self.key).finish_non_exhaustive()
+    }
 }
 
 /// A key to create.
@@ -195,6 +201,12 @@ async fn parse_request(
             errors.push(invalid("expires_at", "in_the_past", "must be in the future"));
             None
         }
+        (None, Some(at))
+            if at.checked_sub_signed(crate::auth::MAX_KEY_LIFETIME).is_some_and(|t| t > adapters::store::now()) =>
+        {
+            errors.push(invalid("expires_at", "too_late", "must be within 10 years"));
+            None
+        }
         (None, at) => at,
     };
     match role {
@@ -270,6 +282,7 @@ pub async fn revoke(
     responses(
         (status = 200, description = "The new key; the old one expires after the grace period", body = IssuedKey),
         (status = 400, description = "A grace that is not a duration, or longer than 30 days", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "This key was already rotated (use its successor): a key has one successor", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn rotate_self(
@@ -282,7 +295,10 @@ pub async fn rotate_self(
         Some(text) => parse_grace(text).map_err(|e| ApiError::bad_request("invalid_grace", format!("grace: {e}")))?,
     };
     let old = &caller.caller.0;
-    let (api_key, record) = auth::rotate(&state.db, old, grace).await?;
+    let (api_key, record) = auth::rotate(&state.db, old, grace).await.map_err(|e| match e {
+        auth::RotateError::Store(e) => e.into(),
+        refused => ApiError::Conflict { code: "not_rotatable", detail: refused.to_string() },
+    })?;
     state.keys.forget(&old.id);
     Ok(HttpResponse::Ok().json(IssuedKey { api_key, key: KeyView::from(&record) }))
 }

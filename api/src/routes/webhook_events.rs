@@ -196,15 +196,15 @@ pub async fn get(
 /// `needs_mapping`, `queued`) or finished (`applied`, `ignored`, e.g. after a fix). The state
 /// machine is idempotent and order-tolerant, so a replay of an applied event changes nothing;
 /// the outcome it had is kept in `previous_outcomes` and the replay's becomes its status. A
-/// rejected request or a duplicate was never taken and cannot be replayed (409
-/// `not_replayable`); a replay that races with its job finishing or another replay answers 409
+/// rejected request or a duplicate was never taken, and a queued one has its job coming (a dead
+/// job is retried at `/v1/jobs`): neither can be replayed (409 `not_replayable`); a replay that races with its job finishing or another replay answers 409
 /// `concurrent_update`.
 #[utoipa::path(post, path = "/v1/webhook-events/{id}/replay", tag = "webhooks",
     params(("id" = String, Path, description = "`whe_…`")),
     responses(
         (status = 202, description = "Queued for processing", body = WebhookEventView),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Never taken (rejected or duplicate), or changed meanwhile", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Never taken (rejected or duplicate), already queued, or changed meanwhile", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn replay(
@@ -217,7 +217,12 @@ pub async fn replay(
         Replay::NotFound => Err(ApiError::NotFound("webhook event")),
         Replay::NotReplayable(event) => Err(ApiError::Conflict {
             code: "not_replayable",
-            detail: format!("a {} request was never taken and cannot be replayed", event.status),
+            detail: match event.status {
+                EventStatus::Queued => {
+                    "this request is queued already; its job runs it (retry a dead job at /v1/jobs)".into()
+                }
+                status => format!("a {status} request was never taken and cannot be replayed"),
+            },
         }),
         Replay::Queued(event) => Ok(HttpResponse::Accepted().json(WebhookEventView::from(&event))),
     }

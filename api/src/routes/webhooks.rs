@@ -59,7 +59,7 @@ pub async fn receive(
     request: HttpRequest,
     body: RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    let client = client_key(&request);
+    let client = crate::rate_limit::client_address(&request);
     let adapter = code.parse::<SupplierCode>().ok().and_then(|c| state.suppliers.get(&c));
     let Some(adapter) = adapter else {
         // Nothing is written for a code that is not configured: anyone can invent them.
@@ -134,19 +134,6 @@ impl Refusing<'_> {
             WebhookError::Malformed(detail) => ApiError::bad_request("malformed_event", detail),
             other => ApiError::InvalidSignature(other.to_string()),
         }
-    }
-}
-
-/// The key a client's refusals are counted under: its TCP peer address (bookhub trusts no
-/// forwarding header), an IPv6 address by its /64, which one client usually holds whole.
-fn client_key(request: &HttpRequest) -> IpAddr {
-    match request.peer_addr().map(|a| a.ip()) {
-        Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
-            IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into())
-        }
-        Some(IpAddr::V6(v6)) => IpAddr::V4(v6.to_ipv4_mapped().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED)),
-        Some(v4) => v4,
-        None => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
     }
 }
 

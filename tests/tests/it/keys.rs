@@ -208,3 +208,37 @@ async fn staff_may_cancel_any_agencys_booking_and_the_booking_says_who_did() {
     assert!(by_agency.json::<Value>().await.unwrap().get("cancelled_by").is_none(), "an agency's own cancel");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_key_has_one_successor_so_a_leaked_key_cannot_mint_more() {
+    let app = TestApp::spawn().await;
+    let (_, old) = app.agency("Viajes Sol").await;
+    let first = app.post(&old, "/v1/keys/self/rotate?grace=1h").send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    // The old key still works during its grace, but cannot rotate again, nor can two at once.
+    let again = problem(app.post(&old, "/v1/keys/self/rotate?grace=30d").send().await.unwrap(), 409).await;
+    assert_eq!(again["code"], "not_rotatable");
+    let successor: Value = first.json().await.unwrap();
+    let successor = successor["api_key"].as_str().unwrap().to_owned();
+    let racing = futures::future::join_all((0..4).map(|_| app.post(&successor, "/v1/keys/self/rotate").send())).await;
+    let won = racing.iter().filter(|r| r.as_ref().unwrap().status() == 200).count();
+    assert_eq!(won, 1, "one of four concurrent rotations wins");
+    let admin = app.key(Role::Admin).await;
+    let keys = app.get_json(&admin, "/v1/keys?limit=100").await;
+    let live = keys["data"].as_array().unwrap().iter().filter(|k| k["role"] == "agency").count();
+    assert_eq!(live, 3, "the agency's first key and two successors: {keys}");
+}
+
+#[tokio::test]
+async fn an_expiry_past_ten_years_is_refused() {
+    let app = TestApp::spawn().await;
+    let admin = app.key(Role::Admin).await;
+    let far = app
+        .post(&admin, "/v1/keys")
+        .json(&json!({"role": "staff", "expires_at": "+262142-12-31T23:59:59Z"}))
+        .send()
+        .await
+        .unwrap();
+    let answer = problem(far, 422).await;
+    assert_eq!(answer["errors"][0]["field"], "expires_at", "{answer}");
+}
