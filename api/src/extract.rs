@@ -44,6 +44,18 @@ impl<T: DeserializeOwned + 'static, const MAX: usize> FromRequest for JsonBody<T
             let body = body.await?;
             let value: serde_json::Value =
                 serde_json::from_slice(&body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+            // Every body bookhub takes is an object; serde would read an array into a struct
+            // field by field.
+            if !value.is_object() {
+                return Err(ApiError::Validation(
+                    domain::FieldError {
+                        field: String::new(),
+                        code: "invalid_type",
+                        message: "the body must be a JSON object".into(),
+                    }
+                    .into(),
+                ));
+            }
             let parsed = serde_path_to_error::deserialize(&value).map_err(|e| {
                 let field = e.path().to_string();
                 ApiError::Validation(

@@ -59,6 +59,11 @@ async fn bodies_must_be_json_and_within_the_limit() {
     let broken = post().header("content-type", "application/json").body("{\"supplier\": ").send().await.unwrap();
     assert_eq!(problem(broken, 400).await["code"], "malformed_json");
 
+    // An array is JSON, but not a booking: serde alone would read it into the fields in order.
+    let values: Vec<serde_json::Value> = booking_body().as_object().unwrap().values().cloned().collect();
+    let array = post().header("content-type", "application/json").json(&values).send().await.unwrap();
+    assert_eq!(problem(array, 422).await["errors"][0]["message"], "the body must be a JSON object");
+
     let mut huge = booking_body();
     huge["client_reference"] = serde_json::Value::String("x".repeat(4096));
     let too_large = post().json(&huge).send().await.unwrap();
