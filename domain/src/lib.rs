@@ -6,6 +6,7 @@
 pub mod booking;
 pub mod code_enum;
 pub mod codes;
+pub mod crm;
 pub mod ids;
 pub mod money;
 pub mod supplier;
@@ -14,6 +15,7 @@ pub mod validation;
 pub use booking::{Booking, BookingDraft, BookingEvent, BookingStatus, NewBooking, Transition};
 pub use code_enum::UnknownCode;
 pub use codes::{Board, RoomType};
+pub use crm::{Crm, CrmError, CrmRecord};
 pub use ids::{AgencyId, ApiKeyId, BookingId, SupplierCode, WebhookEventId};
 pub use money::{Currency, Money};
 pub use supplier::{SupplierAdapter, SupplierBooking, SupplierBookingRequest, SupplierError, SupplierEvent};
