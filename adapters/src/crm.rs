@@ -58,7 +58,7 @@ impl Default for CrmSettings {
 impl CrmSettings {
     /// Checks the block; the error names the key within it.
     pub fn validate(&self) -> Result<(), SettingError> {
-        check_base_url(&self.base_url, self.allow_http)?;
+        crate::settings::check_base_url(&self.base_url, self.allow_http)?;
         if self.token.is_blank() {
             return Err(SettingError::new("token", "must not be empty"));
         }
@@ -69,17 +69,6 @@ impl CrmSettings {
             return Err(SettingError::new("retry_cap", "must be at least retry_base, which must be more than 0"));
         }
         Ok(())
-    }
-}
-
-/// The CRM is reached over https; plain http only where the block says `allow_http = true`.
-fn check_base_url(url: &str, allow_http: bool) -> Result<(), SettingError> {
-    if url.starts_with("https://") || (allow_http && url.starts_with("http://")) {
-        Ok(())
-    } else if url.starts_with("http://") {
-        Err(SettingError::new("base_url", "must be an https:// URL (set allow_http = true to allow http://)"))
-    } else {
-        Err(SettingError::new("base_url", "must be an https:// URL"))
     }
 }
 

@@ -143,6 +143,19 @@ impl SettingError {
     }
 }
 
+/// An outbound service's `base_url`: https, or http when the table sets `allow_http = true`
+/// (tests and demos on loopback), so credentials and guests' data never cross in the clear by
+/// mistake.
+pub fn check_base_url(url: &str, allow_http: bool) -> Result<(), SettingError> {
+    if url.starts_with("https://") || (allow_http && url.starts_with("http://")) {
+        Ok(())
+    } else if url.starts_with("http://") {
+        Err(SettingError::new("base_url", "must be an https:// URL (set allow_http = true to allow http://)"))
+    } else {
+        Err(SettingError::new("base_url", "must be an https:// URL"))
+    }
+}
+
 /// `Ok` when `value` is within `range`, else a [`SettingError`] for `key` saying so.
 pub fn in_range<T: PartialOrd + fmt::Display>(
     key: &str,

@@ -121,7 +121,7 @@ impl SupplierSettings {
         match self {
             SupplierSettings::Jsonrest(JsonrestTable { protocol: p, unknown, .. }) => {
                 unknown.check()?;
-                check_base_url(&p.base_url, p.allow_http)?;
+                crate::settings::check_base_url(&p.base_url, p.allow_http)?;
                 required("api_key", p.api_key.is_blank())?;
                 required("api_secret", p.api_secret.is_blank())?;
                 check_secrets_present(&p.webhook_secrets)?;
@@ -129,7 +129,7 @@ impl SupplierSettings {
             }
             SupplierSettings::Ota(OtaTable { protocol: p, unknown, .. }) => {
                 unknown.check()?;
-                check_base_url(&p.base_url, p.allow_http)?;
+                crate::settings::check_base_url(&p.base_url, p.allow_http)?;
                 required("username", p.username.trim().is_empty())?;
                 required("password", p.password.is_blank())?;
                 check_secrets_present(&p.webhook_secrets)?;
@@ -145,17 +145,6 @@ impl SupplierSettings {
 
 fn required(key: &str, blank: bool) -> Result<(), SettingError> {
     if blank { Err(SettingError::new(key, "must not be empty")) } else { Ok(()) }
-}
-
-/// Suppliers are reached over https; plain http only where the table says `allow_http = true`.
-fn check_base_url(url: &str, allow_http: bool) -> Result<(), SettingError> {
-    if url.starts_with("https://") || (allow_http && url.starts_with("http://")) {
-        Ok(())
-    } else if url.starts_with("http://") {
-        Err(SettingError::new("base_url", "must be an https:// URL (set allow_http = true to allow http://)"))
-    } else {
-        Err(SettingError::new("base_url", "must be an https:// URL"))
-    }
 }
 
 /// A supplier that signs its webhooks needs at least one secret, none of them empty (an empty
