@@ -141,14 +141,7 @@ impl Crm for HttpCrm {
 
 /// A failure to get an answer at all: always transient.
 fn unreachable(error: reqwest::Error) -> CrmError {
-    let what = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "could not connect"
-    } else {
-        "the connection failed"
-    };
-    CrmError::transient(what)
+    CrmError::transient(crate::suppliers::no_answer(&error))
 }
 
 /// 200/201 (and any 2xx) is done; 429 and 5xx are transient; anything else is final, with the

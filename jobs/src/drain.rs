@@ -11,12 +11,11 @@ use std::time::Duration;
 
 use adapters::store::{Pool, queue};
 use apalis_core::backend::TaskResult;
-use apalis_core::error::AbortError;
 use apalis_core::task::Task;
 use apalis_core::task::status::Status;
 use apalis_core::worker::context::WorkerContext;
 
-use crate::supplier::{JobError, SupplierJobs};
+use crate::supplier::SupplierJobs;
 use crate::{CancelBooking, ProcessWebhook, RequeueWaiting, SubmitBooking};
 
 /// The queues that have handlers; the fan-out queues wait for theirs.
@@ -71,7 +70,7 @@ struct Outcome {
 async fn run_one(jobs: &SupplierJobs, name: &str, task: &Task<Vec<u8>>) -> Outcome {
     // The workers count the run before it starts.
     let attempt = task.ctx().attempt() + 1;
-    let result = match handle(jobs, name, &task.args, attempt).await {
+    let result = match jobs.run_job(name, &task.args, attempt).await {
         Ok(result) => result,
         Err(unparsable) => {
             tracing::error!(queue = name, error = %unparsable, "job given up");
@@ -90,35 +89,6 @@ async fn run_one(jobs: &SupplierJobs, name: &str, task: &Task<Vec<u8>>) -> Outco
             Outcome { status: Status::Failed, error: Some(error.to_string()), retry_in: Some(retry_in) }
         }
     }
-}
-
-/// Runs the queue's handler; `Err` when the payload does not parse.
-async fn handle(
-    jobs: &SupplierJobs,
-    name: &str,
-    payload: &[u8],
-    attempt: usize,
-) -> Result<Result<(), JobError>, AbortError> {
-    Ok(match name {
-        SubmitBooking::QUEUE => {
-            let booking_id = parse::<SubmitBooking>(payload)?.booking_id;
-            let result = jobs.submit(&booking_id).await;
-            if let Err(error) = &result
-                && attempt >= queue::MAX_ATTEMPTS
-                && let Err(e) = jobs.give_up_submitting(&booking_id, error).await
-            {
-                return Ok(Err(e));
-            }
-            result
-        }
-        CancelBooking::QUEUE => jobs.cancel(&parse::<CancelBooking>(payload)?.booking_id).await,
-        RequeueWaiting::QUEUE => jobs.requeue_waiting(&parse::<RequeueWaiting>(payload)?).await,
-        _ => jobs.process_webhook(&parse::<ProcessWebhook>(payload)?.event).await,
-    })
-}
-
-fn parse<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, AbortError> {
-    serde_json::from_slice(payload).map_err(|e| AbortError::new(format!("the job's payload does not parse: {e}")))
 }
 
 /// Adds the drain's worker row (jobs are locked by a registered worker).

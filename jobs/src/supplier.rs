@@ -4,12 +4,15 @@
 
 use std::time::Duration;
 
-use adapters::store::Database;
 use adapters::store::bookings::{self, Applied, Scope};
+use adapters::store::{Database, queue};
 use adapters::suppliers::registry::Suppliers;
+use apalis_core::error::AbortError;
 use domain::supplier::SupplierBooking;
 use domain::{Booking, BookingEvent, BookingId, BookingStatus, SupplierAdapter, SupplierCode, SupplierError};
 use mappings::{Mappings, Translator, Unmapped};
+
+use crate::{CancelBooking, ProcessWebhook, RequeueWaiting, SubmitBooking};
 
 /// What the supplier jobs need.
 #[derive(Debug, Clone)]
@@ -190,4 +193,37 @@ impl SupplierJobs {
             Err(e) => Err(JobError::CancelRefused(e)),
         }
     }
+}
+
+impl SupplierJobs {
+    /// Runs one job of `queue` (its `attempt`-th run): what the workers and the test drain both
+    /// do. The outer `Err` is a payload that does not parse, or an unknown queue: never retried.
+    pub(crate) async fn run_job(
+        &self,
+        queue: &str,
+        payload: &[u8],
+        attempt: usize,
+    ) -> Result<Result<(), JobError>, AbortError> {
+        Ok(match queue {
+            SubmitBooking::QUEUE => {
+                let booking_id = parse::<SubmitBooking>(payload)?.booking_id;
+                let result = self.submit(&booking_id).await;
+                if let Err(error) = &result
+                    && attempt >= queue::MAX_ATTEMPTS
+                    && let Err(e) = self.give_up_submitting(&booking_id, error).await
+                {
+                    return Ok(Err(e));
+                }
+                result
+            }
+            CancelBooking::QUEUE => self.cancel(&parse::<CancelBooking>(payload)?.booking_id).await,
+            RequeueWaiting::QUEUE => self.requeue_waiting(&parse::<RequeueWaiting>(payload)?).await,
+            ProcessWebhook::QUEUE => self.process_webhook(&parse::<ProcessWebhook>(payload)?.event).await,
+            other => return Err(AbortError::new(format!("no handler for queue {other}"))),
+        })
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, AbortError> {
+    serde_json::from_slice(payload).map_err(|e| AbortError::new(format!("the job's payload does not parse: {e}")))
 }

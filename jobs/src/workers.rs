@@ -192,28 +192,8 @@ struct QueueRunner {
 }
 
 async fn run(payload: Vec<u8>, this: Data<Arc<QueueRunner>>, id: TaskId, attempt: Attempt) -> Result<(), BoxDynError> {
-    let jobs = &this.runner.jobs;
-    let result = match this.queue {
-        Queue::Submit => {
-            let booking_id = parse::<SubmitBooking>(&payload)?.booking_id;
-            let result = jobs.submit(&booking_id).await;
-            if let Err(error) = &result
-                && attempt.current() >= queue::MAX_ATTEMPTS
-            {
-                jobs.give_up_submitting(&booking_id, error).await?;
-            }
-            result
-        }
-        Queue::Cancel => jobs.cancel(&parse::<CancelBooking>(&payload)?.booking_id).await,
-        Queue::ProcessWebhook => jobs.process_webhook(&parse::<ProcessWebhook>(&payload)?.event).await,
-        Queue::RequeueWaiting => jobs.requeue_waiting(&parse::<RequeueWaiting>(&payload)?).await,
-    };
+    let result = this.runner.jobs.run_job(this.queue.name(), &payload, attempt.current()).await?;
     this.runner.settle(this.queue, result, &id, &attempt).await
-}
-
-fn parse<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, BoxDynError> {
-    serde_json::from_slice(payload)
-        .map_err(|e| AbortError::new(format!("the job's payload does not parse: {e}")).into())
 }
 
 impl Runner {

@@ -35,14 +35,18 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
 /// A failure to get an answer at all (connect error, timeout, dropped connection): always
 /// transient.
 pub(crate) fn unreachable(error: reqwest::Error) -> SupplierError {
-    let what = if error.is_timeout() {
+    SupplierError::transient(no_answer(&error))
+}
+
+/// Why a call got no answer, in words (no URL or body: they can hold credentials or guests).
+pub(crate) fn no_answer(error: &reqwest::Error) -> &'static str {
+    if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {
         "could not connect"
     } else {
         "the connection failed"
-    };
-    SupplierError::transient(what)
+    }
 }
 
 /// The longest `Retry-After` taken at its word: a supplier cannot park a job for days.
