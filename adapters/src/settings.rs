@@ -12,10 +12,6 @@ use serde::{Deserialize, Serialize};
 pub struct Secret(String);
 
 impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
     /// The value itself, for the one place that uses it (a header, a signing key).
     pub fn expose(&self) -> &str {
         &self.0

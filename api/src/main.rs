@@ -84,11 +84,8 @@ enum KeyCommand {
 }
 
 fn parse_lifetime(s: &str) -> Result<chrono::Duration, String> {
-    let duration = humantime_serde::re::humantime::parse_duration(s).map_err(|e| e.to_string())?;
-    chrono::Duration::from_std(duration)
-        .ok()
-        .filter(|d| *d <= bookhub_api::auth::MAX_KEY_LIFETIME)
-        .ok_or_else(|| "must be at most 10 years".to_owned())
+    let max = bookhub_api::auth::MAX_KEY_LIFETIME.to_std().expect("a positive lifetime");
+    bookhub_api::routes::keys::parse_duration(s, max)
 }
 
 /// A key as `key list` prints it.

@@ -79,12 +79,12 @@ async fn run_one(jobs: &SupplierJobs, name: &str, task: &Task<Vec<u8>>) -> Outco
     };
     match result {
         Ok(()) => Outcome { status: Status::Done, error: None, retry_in: None },
-        Err(error) if error.is_permanent() || attempt >= queue::MAX_ATTEMPTS => {
-            tracing::error!(queue = name, attempt, error = %error, "job given up");
+        Err(error) if error.gives_up(attempt) => {
+            tracing::error!(queue = name, attempt, error = %crate::supplier::chain(&error), "job given up");
             Outcome { status: Status::Killed, error: Some(error.to_string()), retry_in: None }
         }
         Err(error) => {
-            tracing::warn!(queue = name, attempt, error = %error, "job failed; retrying later");
+            tracing::warn!(queue = name, attempt, error = %crate::supplier::chain(&error), "job failed; retrying later");
             let retry_in = error.retry_after().unwrap_or_default().max(RETRY_DELAY);
             Outcome { status: Status::Failed, error: Some(error.to_string()), retry_in: Some(retry_in) }
         }

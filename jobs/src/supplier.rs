@@ -49,6 +49,11 @@ impl JobError {
         matches!(self, JobError::CancelRefused(_) | JobError::SupplierNotConfigured(_))
     }
 
+    /// Whether the job that failed with this on its `attempt`-th run is given up now.
+    pub fn gives_up(&self, attempt: usize) -> bool {
+        self.is_permanent() || attempt >= adapters::store::queue::MAX_ATTEMPTS
+    }
+
     /// How long the supplier asked us to wait, when it did.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

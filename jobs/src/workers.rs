@@ -207,7 +207,7 @@ impl Runner {
         attempt: &Attempt,
     ) -> Result<(), BoxDynError> {
         let Err(error) = result else { return Ok(()) };
-        if error.is_permanent() || attempt.current() >= queue::MAX_ATTEMPTS {
+        if error.gives_up(attempt.current()) {
             tracing::error!(queue = queue.name(), attempt = attempt.current(), error = %chain(&error), "job given up");
             return Err(AbortError::new(error).into());
         }

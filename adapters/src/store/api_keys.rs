@@ -113,7 +113,6 @@ pub async fn revoke(db: &Database, id: &ApiKeyId, now: DateTime<Utc>) -> Result<
     find(db, id).await
 }
 
-/// Makes the key expire at `at`, unless it already expires sooner.
 /// Marks a live, never-rotated key as rotated at `now`, expiring by `at` (its own expiry when
 /// sooner). `false` when it was rotated or revoked meanwhile: only one rotation wins.
 pub async fn retire(db: &Database, id: &ApiKeyId, at: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool, StoreError> {

@@ -17,6 +17,7 @@ domain::code_enum! {
     /// How a request's signature check ended.
     pub enum Verification ("verification") {
         Verified = "verified",
+        /// Rows of earlier releases only: requests for unknown codes are no longer logged.
         UnknownSupplier = "unknown_supplier",
         MissingHeader = "missing_header",
         StaleTimestamp = "stale_timestamp",
@@ -171,17 +172,16 @@ fn from_model(m: webhook_event::Model) -> Result<WebhookEvent, StoreError> {
 /// anyone to fill the disk through an unauthenticated endpoint.
 const REJECTED_BODY_KEPT: usize = 4096;
 
-/// Logs a request that was refused at the door (its body cut to 4 KiB; none for an unknown
-/// supplier).
+/// Logs a request that was refused at the door, its body cut to 4 KiB. (Unknown supplier codes
+/// are not logged at all; `unknown_supplier` rows are from earlier releases.)
 pub async fn record_rejected(
     db: &Database,
     request: &ReceivedWebhook,
     verification: Verification,
     detail: &str,
 ) -> Result<(), StoreError> {
-    let kept = if verification == Verification::UnknownSupplier { 0 } else { REJECTED_BODY_KEPT };
     let mut request = request.clone();
-    request.request.body.truncate(kept);
+    request.request.body.truncate(REJECTED_BODY_KEPT);
     insert_rejected(db.pool(), &request, verification, detail).await
 }
 
@@ -304,8 +304,7 @@ pub async fn replay(
         booking_id: event.booking_id.clone(),
         processed_at: event.processed_at,
     });
-    let outcomes_json =
-        serde_json::to_value(&outcomes).map_err(|e| StoreError::corrupt(format!("webhook_events/{id}"), e))?;
+    let outcomes_json = serde_json::to_value(&outcomes).stored(&|| format!("webhook_events/{id}"))?;
     with_pool!(db.pool(), p => {
         let mut tx = p.begin().await?;
         let mut qb = sqlx::QueryBuilder::new("UPDATE webhook_events SET status = ");

@@ -186,17 +186,19 @@ async fn parse_request(
             errors.push(invalid("expires_in", "conflicting", "give expires_in or expires_at, not both"));
             None
         }
-        (Some(text), None) => match parse_duration(text, Duration::from_secs(3650 * 86_400)) {
-            Ok(lifetime) if lifetime > chrono::Duration::zero() => Some(now + lifetime),
-            Ok(_) => {
-                errors.push(invalid("expires_in", "invalid_duration", "must be more than 0"));
-                None
+        (Some(text), None) => {
+            match parse_duration(text, crate::auth::MAX_KEY_LIFETIME.to_std().expect("a positive lifetime")) {
+                Ok(lifetime) if lifetime > chrono::Duration::zero() => Some(now + lifetime),
+                Ok(_) => {
+                    errors.push(invalid("expires_in", "invalid_duration", "must be more than 0"));
+                    None
+                }
+                Err(e) => {
+                    errors.push(invalid("expires_in", "invalid_duration", e));
+                    None
+                }
             }
-            Err(e) => {
-                errors.push(invalid("expires_in", "invalid_duration", e));
-                None
-            }
-        },
+        }
         (None, Some(at)) if at <= now => {
             errors.push(invalid("expires_at", "in_the_past", "must be in the future"));
             None

@@ -144,7 +144,7 @@ const SWEEP_EVERY: u64 = 4096;
 
 /// The limits on refused deliveries (GCRA, via governor): one bucket per client address and one
 /// per configured supplier; and the count of requests for unknown supplier codes (there is no
-/// metrics endpoint yet: it is in the log, sampled, and in [`RefusedDeliveries::unknown_total`]).
+/// metrics endpoint yet: it is in the log, sampled).
 #[derive(Debug)]
 pub struct RefusedDeliveries {
     by_address: DefaultKeyedRateLimiter<IpAddr>,
@@ -218,11 +218,6 @@ impl RefusedDeliveries {
             let sample: String = code.chars().filter(|c| !c.is_control()).take(64).collect();
             tracing::warn!(code = %sample, unknown_supplier_total = total, "webhooks for unknown supplier codes (sampled)");
         }
-    }
-
-    /// Requests for unknown supplier codes since the process started.
-    pub fn unknown_total(&self) -> u64 {
-        self.unknown.load(Ordering::Relaxed)
     }
 }
 
