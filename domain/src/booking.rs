@@ -359,6 +359,36 @@ pub struct Booking {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What an event does to one booking: its status's [`Transition`], and the supplier reference
+/// it brings that the booking did not have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Taken {
+    pub transition: Transition,
+    pub new_reference: Option<String>,
+    /// The event carried a reference other than the one recorded; the first is kept (another
+    /// would redirect the cancellation).
+    pub other_reference: bool,
+}
+
+impl Booking {
+    /// The state machine ([`BookingStatus::apply`]) seen with the booking's reference: a
+    /// reference is recorded once, and a late confirmation cancels at the supplier only when it
+    /// brings a reference bookhub did not know (with a known one, that cancel already ran).
+    pub fn take(&self, event: &BookingEvent) -> Result<Taken, TransitionError> {
+        let transition = self.status.apply(event)?;
+        let (new_reference, other_reference) = match (&self.supplier_reference, event.supplier_reference()) {
+            (None, Some(reference)) => (Some(reference.to_owned()), false),
+            (Some(known), Some(other)) => (None, known != other),
+            _ => (None, false),
+        };
+        let transition = match transition {
+            Transition::CancelAtSupplier if new_reference.is_none() => Transition::Unchanged,
+            other => other,
+        };
+        Ok(Taken { transition, new_reference, other_reference })
+    }
+}
+
 /// Who cancelled a booking on its agency's behalf: the role and id of the key that asked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CancelledBy {

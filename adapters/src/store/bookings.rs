@@ -1,6 +1,6 @@
 //! Bookings, always read through a [`Scope`] so a handler cannot forget the tenant.
 
-use domain::booking::{CancelledBy, LATE_CONFIRMATION_REASON, Room, TransitionError};
+use domain::booking::{CancelledBy, LATE_CONFIRMATION_REASON, Room, Taken, TransitionError};
 use domain::{
     AgencyId, Booking, BookingEvent, BookingId, BookingStatus, Currency, Money, NewBooking, SupplierCode, Transition,
 };
@@ -159,25 +159,13 @@ async fn apply_event_by(
         };
         let expected_version = model.version;
         let mut booking = from_model(model)?;
-        let transition = match booking.status.apply(event) {
+        let Taken { transition, new_reference, other_reference } = match booking.take(event) {
             Err(refused) => return Ok(Applied::Refused(refused, booking)),
-            Ok(transition) => transition,
+            Ok(taken) => taken,
         };
-        // The supplier's reference is recorded once; a different one later is not taken (it
-        // would redirect the cancellation).
-        let new_reference = match (&booking.supplier_reference, event.supplier_reference()) {
-            (None, Some(reference)) => Some(reference.to_owned()),
-            (Some(known), Some(other)) if known != other => {
-                tracing::warn!(booking.id = %booking.id, "an event carries a different supplier reference; kept the first");
-                None
-            }
-            _ => None,
-        };
-        // A reference already known: the supplier's booking was cancelled with it before.
-        let transition = match transition {
-            Transition::CancelAtSupplier if new_reference.is_none() => Transition::Unchanged,
-            other => other,
-        };
+        if other_reference {
+            tracing::warn!(booking.id = %booking.id, "an event carries a different supplier reference; kept the first");
+        }
         if matches!(transition, Transition::Unchanged) && new_reference.is_none() {
             return Ok(Applied::Unchanged(booking));
         }

@@ -204,3 +204,38 @@ fn a_confirmation_after_cancellation_stays_cancelled_and_cancels_at_the_supplier
         assert_ne!(status.apply(&confirmed), Ok(Transition::CancelAtSupplier), "{status}");
     }
 }
+
+#[test]
+fn a_late_confirmation_cancels_at_the_supplier_only_when_it_brings_a_new_reference() {
+    let mut booking = Booking {
+        id: BookingId::generate(),
+        agency_id: AgencyId::generate(),
+        status: BookingStatus::Cancelled,
+        details: NewBooking::parse(&draft(), known).unwrap(),
+        supplier_reference: None,
+        status_reason: None,
+        cancelled_by: None,
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    };
+    let confirmed = BookingEvent::SupplierConfirmed { supplier_reference: "JR-1".into() };
+    let taken = booking.take(&confirmed).unwrap();
+    assert_eq!(
+        taken,
+        Taken { transition: Transition::CancelAtSupplier, new_reference: Some("JR-1".into()), other_reference: false }
+    );
+
+    booking.supplier_reference = Some("JR-1".into());
+    let again = booking.take(&confirmed).unwrap();
+    assert_eq!(
+        again,
+        Taken { transition: Transition::Unchanged, new_reference: None, other_reference: false },
+        "already cancelled with it"
+    );
+    let other = booking.take(&BookingEvent::SupplierConfirmed { supplier_reference: "JR-2".into() }).unwrap();
+    assert_eq!(
+        other,
+        Taken { transition: Transition::Unchanged, new_reference: None, other_reference: true },
+        "the first reference is kept"
+    );
+}
