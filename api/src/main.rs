@@ -47,10 +47,10 @@ enum AgencyCommand {
     Create {
         #[arg(long)]
         name: String,
+        /// Where its booking emails go. (Its webhook URL it sets itself: `PUT /v1/agency/webhook`
+        /// checks the URL and returns the signing secret.)
         #[arg(long, value_parser = parse_email)]
         email: Option<String>,
-        #[arg(long, value_parser = parse_url)]
-        callback_url: Option<String>,
     },
 }
 
@@ -101,14 +101,6 @@ fn parse_email(s: &str) -> Result<String, String> {
     EmailAddress::parse(s).map(|e| e.as_str().to_owned()).map_err(|e| e.to_string())
 }
 
-fn parse_url(s: &str) -> Result<String, String> {
-    if (s.starts_with("https://") || s.starts_with("http://")) && s.len() > 8 {
-        Ok(s.to_owned())
-    } else {
-        Err("must be an http:// or https:// URL".into())
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Openapi = cli.command {
@@ -147,11 +139,11 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve | Command::Openapi => unreachable!("handled above"),
         Command::Migrate => eprintln!("bookhub: migrations applied"),
-        Command::Agency { command: AgencyCommand::Create { name, email, callback_url } } => {
+        Command::Agency { command: AgencyCommand::Create { name, email } } => {
             if name.trim().is_empty() {
                 bail!("--name must not be empty");
             }
-            let agency = agencies::create(&db, name.trim(), email.as_deref(), callback_url.as_deref()).await?;
+            let agency = agencies::create(&db, name.trim(), email.as_deref()).await?;
             let api_key = issue_key(&db, Role::Agency, Some(&agency.id)).await?;
             println!("{}", json!({"agency_id": agency.id, "api_key": api_key}));
         }

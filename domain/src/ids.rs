@@ -86,6 +86,12 @@ prefixed_id!(
     "whe"
 );
 prefixed_id!(
+    /// A booking change as its agency is told of it, `evt_…`: the Standard Webhooks
+    /// `webhook-id` of its deliveries.
+    AgencyEventId,
+    "evt"
+);
+prefixed_id!(
     /// An API key's public id, `key_…` (the secret itself is never stored).
     ApiKeyId,
     "key"

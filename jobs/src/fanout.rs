@@ -1,11 +1,13 @@
-//! The jobs a booking's change fans out to: the CRM, the agency, the voucher (and, for a
-//! cancelled booking a supplier took after all, the cancel at that supplier). Each is queued in
-//! the same transaction as the change, once per change (its idempotency key names the booking
-//! and the version it describes). Their handlers come with the fan-out work; until then they
-//! wait in the queue.
+//! The jobs a booking's change fans out to: the CRM, the agency (email and signed webhook), the
+//! voucher (and, for a cancelled booking a supplier took after all, the cancel at that
+//! supplier). Each is queued in the same transaction as the change, once per change: its
+//! idempotency key names the booking and the version the change made. The handlers are in
+//! [`crate::crm`], [`crate::notify`] and [`crate::voucher`].
 
+use adapters::store::agency_events::Trigger;
+use adapters::store::bookings::Change;
 use adapters::store::queue::EnqueuedJob;
-use domain::{Booking, BookingId, BookingStatus, Transition};
+use domain::{AgencyEventId, BookingId, BookingStatus, Transition};
 use serde::{Deserialize, Serialize};
 
 use crate::{CancelBooking, enqueued};
@@ -14,55 +16,90 @@ use crate::{CancelBooking, enqueued};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpdateCrm {
     pub booking_id: BookingId,
-    pub status: BookingStatus,
+    /// The booking's version after the change: a booking found at a later one was changed
+    /// again since, and its own job follows.
+    pub version: i32,
 }
 
 impl UpdateCrm {
     pub const QUEUE: &'static str = "bookhub.update_crm";
 }
 
-/// Tells the agency (email and signed webhook) that its booking changed.
+/// Tells the agency of one change: the first webhook attempt and the email.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotifyAgency {
-    pub booking_id: BookingId,
-    pub status: BookingStatus,
+    pub event: AgencyEventId,
 }
 
 impl NotifyAgency {
     pub const QUEUE: &'static str = "bookhub.notify_agency";
 }
 
+/// One more webhook attempt for an event: a retry on the schedule, a resend, a recover.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliverWebhook {
+    pub event: AgencyEventId,
+    pub trigger: Trigger,
+}
+
+impl DeliverWebhook {
+    pub const QUEUE: &'static str = "bookhub.deliver_webhook";
+
+    /// The retry after `attempts` failed attempts, due after `delay`: one per attempt count.
+    pub fn retry(event: &AgencyEventId, attempts: i32, delay: std::time::Duration) -> EnqueuedJob {
+        let job = DeliverWebhook { event: event.clone(), trigger: Trigger::Scheduled };
+        enqueued(Self::QUEUE, &job, format!("{event}:retry:{attempts}")).after(delay)
+    }
+
+    /// A resend asked by a person: each request is one more attempt.
+    pub fn manual(event: &AgencyEventId) -> EnqueuedJob {
+        let job = DeliverWebhook { event: event.clone(), trigger: Trigger::Manual };
+        enqueued(Self::QUEUE, &job, format!("{event}:manual:{}", ulid::Ulid::new()))
+    }
+}
+
 /// Issues the PDF voucher of a confirmed booking.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssueVoucher {
     pub booking_id: BookingId,
+    pub version: i32,
 }
 
 impl IssueVoucher {
     pub const QUEUE: &'static str = "bookhub.issue_voucher";
 }
 
-/// The fan-out of one change of `booking` (already in its new status): CRM and agency always,
-/// the voucher on confirmation.
-pub fn for_change(booking: &Booking) -> Vec<EnqueuedJob> {
-    let key = format!("{}:{}:{}", booking.id, booking.status, booking.updated_at.timestamp_micros());
-    let (booking_id, status) = (booking.id.clone(), booking.status);
-    let mut jobs = vec![
-        enqueued(UpdateCrm::QUEUE, &UpdateCrm { booking_id: booking_id.clone(), status }, key.clone()),
-        enqueued(NotifyAgency::QUEUE, &NotifyAgency { booking_id: booking_id.clone(), status }, key.clone()),
-    ];
-    if status == BookingStatus::Confirmed {
-        jobs.push(enqueued(IssueVoucher::QUEUE, &IssueVoucher { booking_id }, key));
+/// The fan-out of one status change: the CRM and the agency always, the voucher on
+/// confirmation.
+pub fn for_change(change: &Change<'_>) -> Vec<EnqueuedJob> {
+    let booking = change.booking;
+    let key = format!("{}:{}", booking.id, change.version);
+    let (booking_id, version) = (booking.id.clone(), change.version);
+    let mut jobs =
+        vec![enqueued(UpdateCrm::QUEUE, &UpdateCrm { booking_id: booking_id.clone(), version }, key.clone())];
+    if let Some(event) = change.event {
+        jobs.push(enqueued(NotifyAgency::QUEUE, &NotifyAgency { event: event.clone() }, key.clone()));
+    }
+    if booking.status == BookingStatus::Confirmed {
+        jobs.push(enqueued(IssueVoucher::QUEUE, &IssueVoucher { booking_id, version }, key));
     }
     jobs
 }
 
 /// The jobs one applied supplier outcome queues with it: a status change fans out
 /// ([`for_change`]); a cancelled booking the supplier took after all is cancelled there.
-pub fn for_outcome(booking: &Booking, transition: Transition) -> Vec<EnqueuedJob> {
-    match transition {
-        Transition::Changed(_) => for_change(booking),
-        Transition::CancelAtSupplier => vec![CancelBooking::for_booking(booking)],
+pub fn for_outcome(change: &Change<'_>) -> Vec<EnqueuedJob> {
+    match change.transition {
+        Transition::Changed(_) => for_change(change),
+        Transition::CancelAtSupplier => vec![CancelBooking::for_booking(change.booking)],
         Transition::Unchanged => Vec::new(),
     }
+}
+
+/// The jobs an agency's (or staff's) cancellation request queues: the cancel at the supplier,
+/// and the fan-out of the change to `cancellation_pending`.
+pub fn for_cancellation(change: &Change<'_>) -> Vec<EnqueuedJob> {
+    let mut jobs = vec![CancelBooking::for_booking(change.booking)];
+    jobs.extend(for_change(change));
+    jobs
 }

@@ -62,5 +62,5 @@ impl ProcessWebhook {
 }
 
 pub(crate) fn enqueued(queue: &'static str, job: &impl Serialize, idempotency_key: String) -> EnqueuedJob {
-    EnqueuedJob { queue, payload: serde_json::to_vec(job).expect("job types serialise to JSON"), idempotency_key }
+    EnqueuedJob::new(queue, serde_json::to_vec(job).expect("job types serialise to JSON"), idempotency_key)
 }

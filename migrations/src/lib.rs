@@ -9,6 +9,7 @@ mod m20261123_000002_code_mappings;
 mod m20261123_000003_webhook_events;
 mod m20261202_000010_webhook_hardening;
 mod m20261202_000020_key_lifecycle;
+mod m20261203_000030_fanout;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_webhook_events::Migration),
             Box::new(m20261202_000010_webhook_hardening::Migration),
             Box::new(m20261202_000020_key_lifecycle::Migration),
+            Box::new(m20261203_000030_fanout::Migration),
         ]
     }
 }

@@ -80,7 +80,7 @@ impl TestApp {
     /// A new agency and its API key.
     pub async fn agency(&self, name: &str) -> (AgencyId, String) {
         let agency =
-            adapters::store::agencies::create(&self.db, name, Some("ops@agency.example"), None).await.expect("agency");
+            adapters::store::agencies::create(&self.db, name, Some("ops@agency.example")).await.expect("agency");
         let key = api::auth::issue_key(&self.db, Role::Agency, Some(&agency.id)).await.expect("key");
         (agency.id, key)
     }

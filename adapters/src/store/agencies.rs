@@ -10,37 +10,26 @@ use super::{Database, StoreError};
 pub struct Agency {
     pub id: AgencyId,
     pub name: String,
+    /// Where its booking emails go.
     pub email: Option<String>,
-    pub callback_url: Option<String>,
 }
 
-pub async fn create(
-    db: &Database,
-    name: &str,
-    email: Option<&str>,
-    callback_url: Option<&str>,
-) -> Result<Agency, StoreError> {
+pub async fn create(db: &Database, name: &str, email: Option<&str>) -> Result<Agency, StoreError> {
     let id = AgencyId::generate();
     agency::ActiveModel {
         id: Set(id.to_string()),
         name: Set(name.to_owned()),
         email: Set(email.map(str::to_owned)),
-        callback_url: Set(callback_url.map(str::to_owned)),
         created_at: Set(super::now()),
     }
     .insert(db.orm())
     .await?;
-    Ok(Agency {
-        id,
-        name: name.to_owned(),
-        email: email.map(str::to_owned),
-        callback_url: callback_url.map(str::to_owned),
-    })
+    Ok(Agency { id, name: name.to_owned(), email: email.map(str::to_owned) })
 }
 
 pub async fn find(db: &Database, id: &AgencyId) -> Result<Option<Agency>, StoreError> {
     let Some(m) = agency::Entity::find_by_id(id.to_string()).one(db.orm()).await? else {
         return Ok(None);
     };
-    Ok(Some(Agency { id: id.clone(), name: m.name, email: m.email, callback_url: m.callback_url }))
+    Ok(Some(Agency { id: id.clone(), name: m.name, email: m.email }))
 }

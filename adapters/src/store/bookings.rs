@@ -2,10 +2,12 @@
 
 use domain::booking::{CancelledBy, LATE_CONFIRMATION_REASON, Room, Taken, TransitionError};
 use domain::{
-    AgencyId, Booking, BookingEvent, BookingId, BookingStatus, Currency, Money, NewBooking, SupplierCode, Transition,
+    AgencyEventId, AgencyEventType, AgencyId, Booking, BookingEvent, BookingId, BookingStatus, Currency, Money,
+    NewBooking, SupplierCode, Transition,
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 
+use super::agency_events::{NEW_EVENT_COLUMNS, NewEvent, snapshot};
 use super::entities::booking;
 use super::queue::{EnqueuedJob, PushJobs};
 use super::{Database, Pool, StoreError, Stored, with_pool};
@@ -42,7 +44,21 @@ impl Scope {
 }
 
 pub async fn find(db: &Database, scope: &Scope, id: &BookingId) -> Result<Option<Booking>, StoreError> {
-    scope.select().filter(booking::Column::Id.eq(id.as_str())).one(db.orm()).await?.map(from_model).transpose()
+    Ok(find_versioned(db, scope, id).await?.map(|(booking, _)| booking))
+}
+
+/// The booking and its version (which every change increments): what a job that names a
+/// version compares with.
+pub async fn find_versioned(
+    db: &Database,
+    scope: &Scope,
+    id: &BookingId,
+) -> Result<Option<(Booking, i32)>, StoreError> {
+    let Some(model) = scope.select().filter(booking::Column::Id.eq(id.as_str())).one(db.orm()).await? else {
+        return Ok(None);
+    };
+    let version = model.version;
+    Ok(Some((from_model(model)?, version)))
 }
 
 /// One page of bookings, newest first.
@@ -101,10 +117,10 @@ pub async fn request_cancellation(
     scope: &Scope,
     id: &BookingId,
     by: Option<&CancelledBy>,
-    job: impl Fn(&Booking) -> EnqueuedJob,
+    jobs: impl Fn(&Change<'_>) -> Vec<EnqueuedJob>,
 ) -> Result<CancelOutcome, StoreError> {
     let event = &BookingEvent::CancellationRequested;
-    Ok(match apply_event_by(db, scope, id, event, by, |b, _| vec![job(b)]).await? {
+    Ok(match apply_event_by(db, scope, id, event, by, jobs).await? {
         Applied::NotFound => CancelOutcome::NotFound,
         Applied::Refused(refused, _) => CancelOutcome::Refused(refused),
         Applied::Unchanged(b) | Applied::CancelQueued(b) => CancelOutcome::Unchanged(b),
@@ -129,16 +145,29 @@ pub enum Applied {
     CancelQueued(Booking),
 }
 
+/// A change as the jobs that follow it see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a> {
+    /// The booking after the change.
+    pub booking: &'a Booking,
+    pub transition: Transition,
+    /// The booking's version after the change.
+    pub version: i32,
+    /// The agency event a status change makes (none for [`Transition::CancelAtSupplier`]).
+    pub event: Option<&'a AgencyEventId>,
+}
+
 /// Applies `event` to the booking through its state machine. A status change (or a
-/// [`Transition::CancelAtSupplier`] with a new reference) and the jobs `follow_up` returns for
-/// the changed booking commit together; a concurrent change to the same
-/// booking is detected by its version and the event is applied again to the fresh row.
+/// [`Transition::CancelAtSupplier`] with a new reference), the agency event a status change
+/// makes, and the jobs `follow_up` returns for the change commit together; a concurrent change
+/// to the same booking is detected by its version and the event is applied again to the fresh
+/// row.
 pub async fn apply_event(
     db: &Database,
     scope: &Scope,
     id: &BookingId,
     event: &BookingEvent,
-    follow_up: impl Fn(&Booking, Transition) -> Vec<EnqueuedJob>,
+    follow_up: impl Fn(&Change<'_>) -> Vec<EnqueuedJob>,
 ) -> Result<Applied, StoreError> {
     apply_event_by(db, scope, id, event, None, follow_up).await
 }
@@ -150,7 +179,7 @@ async fn apply_event_by(
     id: &BookingId,
     event: &BookingEvent,
     by: Option<&CancelledBy>,
-    follow_up: impl Fn(&Booking, Transition) -> Vec<EnqueuedJob>,
+    follow_up: impl Fn(&Change<'_>) -> Vec<EnqueuedJob>,
 ) -> Result<Applied, StoreError> {
     for _ in 0..5 {
         let found = scope.select().filter(booking::Column::Id.eq(id.as_str())).one(db.orm()).await?;
@@ -173,23 +202,30 @@ async fn apply_event_by(
         if new_reference.is_some() {
             booking.supplier_reference = new_reference;
         }
-        let jobs = match transition {
-            Transition::Unchanged => Vec::new(),
+        let version = expected_version + 1;
+        let (jobs, agency_event) = match transition {
+            Transition::Unchanged => (Vec::new(), None),
             Transition::Changed(next) => {
                 booking.status = next;
                 booking.status_reason = event.reason().map(str::to_owned);
                 if let Some(by) = by {
                     booking.cancelled_by = Some(by.clone());
                 }
-                follow_up(&booking, transition)
+                let made = NewEvent {
+                    id: AgencyEventId::generate(),
+                    event_type: AgencyEventType::for_status(next),
+                    snapshot: snapshot(&to_model(&booking, version)),
+                };
+                let change = Change { booking: &booking, transition, version, event: Some(&made.id) };
+                (follow_up(&change), Some(made))
             }
             Transition::CancelAtSupplier => {
                 tracing::warn!(booking.id = %booking.id, "the supplier took a cancelled booking; cancelling it there");
                 booking.status_reason = Some(LATE_CONFIRMATION_REASON.to_owned());
-                follow_up(&booking, transition)
+                (follow_up(&Change { booking: &booking, transition, version, event: None }), None)
             }
         };
-        if update_with_jobs(db.pool(), &booking, expected_version, &jobs).await? {
+        if update_with_jobs(db.pool(), &booking, expected_version, agency_event.as_ref(), &jobs).await? {
             return Ok(match transition {
                 Transition::Changed(_) => Applied::Changed(booking),
                 Transition::Unchanged => Applied::Unchanged(booking),
@@ -201,12 +237,13 @@ async fn apply_event_by(
 }
 
 /// Writes the booking's status, reason and reference if the row is still at
-/// `expected_version`, and queues `jobs`, in one transaction. `false` when someone else changed
-/// the booking first.
+/// `expected_version`, its agency event, and queues `jobs`, in one transaction. `false` when
+/// someone else changed the booking first.
 async fn update_with_jobs(
     pool: &Pool,
     booking: &Booking,
     expected_version: i32,
+    agency_event: Option<&NewEvent>,
     jobs: &[EnqueuedJob],
 ) -> Result<bool, StoreError> {
     with_pool!(pool, p => {
@@ -228,6 +265,21 @@ async fn update_with_jobs(
         if qb.build().execute(&mut *tx).await?.rows_affected() == 0 {
             return Ok(false);
         }
+        if let Some(made) = agency_event {
+            let mut insert = sqlx::QueryBuilder::new(format!("INSERT INTO agency_events ({NEW_EVENT_COLUMNS}) "));
+            insert.push_values([made], |mut row, made| {
+                row.push_bind(made.id.as_str())
+                    .push_bind(booking.agency_id.as_str())
+                    .push_bind(booking.id.as_str())
+                    .push_bind(expected_version + 1)
+                    .push_bind(made.event_type.as_str())
+                    .push_bind(sqlx::types::Json(&made.snapshot))
+                    .push_bind(booking.updated_at)
+                    .push_bind(domain::Delivery::Pending.as_str())
+                    .push_bind(0_i32);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
         if !jobs.is_empty() {
             PushJobs::push(&mut *tx, jobs).await?;
         }
@@ -247,7 +299,31 @@ pub(crate) fn rooms_json(rooms: &[Room]) -> serde_json::Value {
     serde_json::to_value(rooms).expect("rooms serialise to JSON")
 }
 
-fn from_model(m: booking::Model) -> Result<Booking, StoreError> {
+/// The row `booking` is stored as at `version`.
+fn to_model(b: &Booking, version: i32) -> booking::Model {
+    let d = &b.details;
+    booking::Model {
+        id: b.id.to_string(),
+        agency_id: b.agency_id.to_string(),
+        supplier: d.supplier.to_string(),
+        hotel_code: d.hotel_code.clone(),
+        check_in: d.check_in,
+        check_out: d.check_out,
+        status: b.status.as_str().to_owned(),
+        total_minor: d.total.minor_units(),
+        currency: d.total.currency().to_string(),
+        client_reference: d.client_reference.clone(),
+        rooms: rooms_json(&d.rooms),
+        supplier_reference: b.supplier_reference.clone(),
+        status_reason: b.status_reason.clone(),
+        cancelled_by: cancelled_by_json(b).map(|j| j.0),
+        version,
+        created_at: b.created_at,
+        updated_at: b.updated_at,
+    }
+}
+
+pub(crate) fn from_model(m: booking::Model) -> Result<Booking, StoreError> {
     let row = || format!("bookings/{}", m.id);
     let currency: Currency = m.currency.parse().stored(&row)?;
     Ok(Booking {

@@ -10,6 +10,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub mod agencies;
+pub mod agency_events;
+pub mod agency_webhooks;
 pub mod api_keys;
 pub mod booking_intake;
 pub mod bookings;
@@ -17,6 +19,7 @@ pub mod entities;
 pub mod group_commit;
 pub mod idempotency;
 pub mod queue;
+pub mod vouchers;
 pub mod webhook_intake;
 pub mod webhooks;
 

@@ -16,10 +16,27 @@ pub struct EnqueuedJob {
     pub queue: &'static str,
     pub payload: Vec<u8>,
     pub idempotency_key: String,
+    /// Due this long after it is queued; due at once when `None`.
+    pub delay: Option<std::time::Duration>,
+}
+
+impl EnqueuedJob {
+    pub fn new(queue: &'static str, payload: Vec<u8>, idempotency_key: String) -> Self {
+        EnqueuedJob { queue, payload, idempotency_key, delay: None }
+    }
+
+    /// The same job, due `delay` from when it is queued.
+    pub fn after(self, delay: std::time::Duration) -> Self {
+        EnqueuedJob { delay: Some(delay), ..self }
+    }
 }
 
 fn task(job: &EnqueuedJob) -> apalis_core::task::Task<Vec<u8>> {
-    TaskBuilder::new(job.payload.clone()).idempotency_key(&job.idempotency_key).build()
+    let builder = TaskBuilder::new(job.payload.clone()).idempotency_key(&job.idempotency_key);
+    match job.delay {
+        Some(delay) => builder.run_after(delay).build(),
+        None => builder.build(),
+    }
 }
 
 /// Runs of a job before it is given up (apalis's default for tasks built with defaults).

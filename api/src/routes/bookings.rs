@@ -9,7 +9,7 @@ use adapters::store::idempotency::IdempotencyRecord;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::booking::{BookingDraft, CancelledBy, GuestDraft, RoomDraft};
 use domain::{Booking, BookingId, BookingStatus, NewBooking};
-use jobs::{CancelBooking, SubmitBooking};
+use jobs::{SubmitBooking, fanout};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
@@ -459,7 +459,7 @@ pub async fn cancel(
     // Staff and admins cancel on an agency's behalf, and say so; an agency's own cancel does not.
     let by = (key.role != Role::Agency).then(|| CancelledBy { role: key.role.to_string(), key_id: key.id.clone() });
     let outcome =
-        bookings::request_cancellation(&state.db, &access.scope, &id, by.as_ref(), CancelBooking::for_booking).await?;
+        bookings::request_cancellation(&state.db, &access.scope, &id, by.as_ref(), fanout::for_cancellation).await?;
     let booking = match outcome {
         CancelOutcome::NotFound => return Err(ApiError::NotFound("booking")),
         CancelOutcome::Refused(e) => {

@@ -16,8 +16,7 @@ async fn the_intake_queues_jobs_exactly_as_apalis_does() {
     let app = TestApp::spawn_with(Backend::Postgres, |s| s.jobs.enabled = false).await;
     let (_, key) = app.agency("Viajes Sol").await;
     let booking = app.booked(&key, &booking_body()).await;
-    let reference =
-        EnqueuedJob { queue: SubmitBooking::QUEUE, payload: b"{}".to_vec(), idempotency_key: "by-apalis".into() };
+    let reference = EnqueuedJob::new(SubmitBooking::QUEUE, b"{}".to_vec(), "by-apalis".into());
     queue::push(app.db.pool(), &[reference]).await.unwrap();
 
     let pg = sqlx::PgPool::connect(&app.database_url).await.unwrap();
@@ -46,7 +45,7 @@ async fn the_intake_queues_jobs_exactly_as_apalis_does() {
 #[tokio::test]
 async fn a_dead_job_is_listed_and_retried_with_fresh_attempts() {
     let app = TestApp::spawn_with(Backend::from_env(), |s| s.jobs.enabled = false).await;
-    let job = EnqueuedJob { queue: SubmitBooking::QUEUE, payload: b"{}".to_vec(), idempotency_key: "dead".into() };
+    let job = EnqueuedJob::new(SubmitBooking::QUEUE, b"{}".to_vec(), "dead".into());
     queue::push(app.db.pool(), &[job]).await.unwrap();
     let (kill, read) = match app.backend {
         Backend::Postgres => (

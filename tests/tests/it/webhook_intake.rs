@@ -72,8 +72,7 @@ async fn the_webhook_intake_queues_jobs_exactly_as_apalis_does() {
     }
     let app = spawn(Backend::Postgres).await;
     assert_eq!(deliver(&app, "evt_apalis").await, 200);
-    let reference =
-        EnqueuedJob { queue: ProcessWebhook::QUEUE, payload: b"{}".to_vec(), idempotency_key: "by-apalis".into() };
+    let reference = EnqueuedJob::new(ProcessWebhook::QUEUE, b"{}".to_vec(), "by-apalis".into());
     queue::push(app.db.pool(), &[reference]).await.unwrap();
 
     let pg = sqlx::PgPool::connect(&app.database_url).await.unwrap();

@@ -332,11 +332,8 @@ async fn dead_jobs_are_listed_and_retried_by_staff() {
     let staff = app.key(Role::Staff).await;
     let (_, agency_key) = app.agency("Viajes Sol").await;
     // A job no handler can read is given up at once.
-    let poison = adapters::store::queue::EnqueuedJob {
-        queue: jobs::ProcessWebhook::QUEUE,
-        payload: b"not json".to_vec(),
-        idempotency_key: "poison".into(),
-    };
+    let poison =
+        adapters::store::queue::EnqueuedJob::new(jobs::ProcessWebhook::QUEUE, b"not json".to_vec(), "poison".into());
     adapters::store::queue::push(app.db.pool(), &[poison]).await.unwrap();
 
     let dead = eventually(SETTLE, || async {

@@ -7,7 +7,6 @@ pub struct Model {
     pub id: String,
     pub name: String,
     pub email: Option<String>,
-    pub callback_url: Option<String>,
     pub created_at: DateTimeUtc,
 }
 

@@ -1,6 +1,8 @@
 use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+/// Serialisable: an agency event keeps the row as it stood after its change.
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Serialize, Deserialize)]
 #[sea_orm(table_name = "bookings")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -2,7 +2,11 @@
 //! into domain types.
 
 pub mod agency;
+pub mod agency_event;
+pub mod agency_webhook;
 pub mod api_key;
 pub mod booking;
 pub mod idempotency_key;
+pub mod voucher;
+pub mod webhook_attempt;
 pub mod webhook_event;

@@ -1,0 +1,270 @@
+//! Agency events: one per booking change, written in the change's own transaction (see
+//! [`super::bookings::apply_event`]), so the feed misses no change and holds none twice. Each
+//! keeps the booking as it stood right after its change. Every read goes through an
+//! [`EventScope`], so an agency sees only its own.
+
+use chrono::{DateTime, Utc};
+use domain::{AgencyEventId, AgencyEventType, AgencyId, Booking, BookingId, Delivery};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
+};
+
+use super::entities::{agency_event, booking, webhook_attempt};
+use super::{Database, StoreError, Stored};
+
+/// Whose events a caller may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventScope {
+    Agency(AgencyId),
+    /// Every agency's (staff).
+    All,
+}
+
+impl EventScope {
+    fn select(&self) -> Select<agency_event::Entity> {
+        match self {
+            EventScope::Agency(agency) => {
+                agency_event::Entity::find().filter(agency_event::Column::AgencyId.eq(agency.as_str()))
+            }
+            EventScope::All => agency_event::Entity::find(),
+        }
+    }
+}
+
+/// A booking change as its agency is told of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgencyEvent {
+    /// The feed's cursor: later events have larger ones.
+    pub seq: i64,
+    pub id: AgencyEventId,
+    pub agency_id: AgencyId,
+    pub event_type: AgencyEventType,
+    /// The booking right after the change, at `booking_version`.
+    pub booking: Booking,
+    pub booking_version: i32,
+    pub created_at: DateTime<Utc>,
+    pub delivery: Delivery,
+    /// Webhook attempts so far.
+    pub attempts: i32,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub emailed_at: Option<DateTime<Utc>>,
+}
+
+/// The row of the event a change makes, bound in the change's transaction.
+#[derive(Debug, Clone)]
+pub(crate) struct NewEvent {
+    pub id: AgencyEventId,
+    pub event_type: AgencyEventType,
+    pub snapshot: serde_json::Value,
+}
+
+/// The columns [`NewEvent`] fills, in the order `update_with_jobs` binds them.
+pub(crate) const NEW_EVENT_COLUMNS: &str =
+    "id, agency_id, booking_id, booking_version, event_type, booking, created_at, delivery, attempts";
+
+/// The booking row as an event keeps it.
+pub(crate) fn snapshot(row: &booking::Model) -> serde_json::Value {
+    serde_json::to_value(row).expect("a booking row serialises to JSON")
+}
+
+fn from_model(m: agency_event::Model) -> Result<AgencyEvent, StoreError> {
+    let row = || format!("agency_events/{}", m.id);
+    let booking_row: booking::Model = serde_json::from_value(m.booking.clone()).stored(&row)?;
+    Ok(AgencyEvent {
+        seq: m.seq,
+        id: m.id.parse().stored(&row)?,
+        agency_id: m.agency_id.parse().stored(&row)?,
+        event_type: m.event_type.parse().stored(&row)?,
+        booking: super::bookings::from_model(booking_row)?,
+        booking_version: m.booking_version,
+        created_at: m.created_at,
+        delivery: m.delivery.parse().stored(&row)?,
+        attempts: m.attempts,
+        delivered_at: m.delivered_at,
+        emailed_at: m.emailed_at,
+    })
+}
+
+pub async fn find(db: &Database, scope: &EventScope, id: &AgencyEventId) -> Result<Option<AgencyEvent>, StoreError> {
+    scope.select().filter(agency_event::Column::Id.eq(id.as_str())).one(db.orm()).await?.map(from_model).transpose()
+}
+
+/// One page of the feed, oldest first, after the cursor `after`; the next cursor is the last
+/// event's `seq`.
+pub async fn feed(
+    db: &Database,
+    scope: &EventScope,
+    after: Option<i64>,
+    limit: u64,
+) -> Result<(Vec<AgencyEvent>, Option<i64>), StoreError> {
+    let mut query = scope.select();
+    if let Some(after) = after {
+        query = query.filter(agency_event::Column::Seq.gt(after));
+    }
+    let mut items = query
+        .order_by_asc(agency_event::Column::Seq)
+        .limit(limit + 1)
+        .all(db.orm())
+        .await?
+        .into_iter()
+        .map(from_model)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = super::next_page(&mut items, limit, |e| e.seq);
+    Ok((items, next))
+}
+
+/// Whether a later change of the same booking made an event after `event`.
+pub async fn is_superseded(db: &Database, event: &AgencyEvent) -> Result<bool, StoreError> {
+    let newer = agency_event::Entity::find()
+        .filter(agency_event::Column::BookingId.eq(event.booking.id.as_str()))
+        .filter(agency_event::Column::BookingVersion.gt(event.booking_version))
+        .count(db.orm())
+        .await?;
+    Ok(newer > 0)
+}
+
+/// Records where the event's delivery stands after an attempt (or the decision not to make one).
+pub async fn set_delivery(
+    db: &Database,
+    id: &AgencyEventId,
+    delivery: Delivery,
+    attempts: i32,
+) -> Result<(), StoreError> {
+    let delivered_at = (delivery == Delivery::Delivered).then(super::now);
+    agency_event::Entity::update_many()
+        .col_expr(agency_event::Column::Delivery, Expr::value(delivery.as_str()))
+        .col_expr(agency_event::Column::Attempts, Expr::value(attempts))
+        .col_expr(agency_event::Column::DeliveredAt, Expr::value(delivered_at))
+        .filter(agency_event::Column::Id.eq(id.as_str()))
+        .exec(db.orm())
+        .await?;
+    Ok(())
+}
+
+/// Marks the event's email as sent; `false` when it already was (by an earlier run).
+pub async fn mark_emailed(db: &Database, id: &AgencyEventId) -> Result<bool, StoreError> {
+    let updated = agency_event::Entity::update_many()
+        .col_expr(agency_event::Column::EmailedAt, Expr::value(super::now()))
+        .filter(agency_event::Column::Id.eq(id.as_str()))
+        .filter(agency_event::Column::EmailedAt.is_null())
+        .exec(db.orm())
+        .await?;
+    Ok(updated.rows_affected == 1)
+}
+
+/// The agency's events not delivered since `since` (failed, or waiting for an endpoint), to be
+/// delivered again; their state becomes `pending`.
+pub async fn reopen_undelivered(
+    db: &Database,
+    agency: &AgencyId,
+    since: DateTime<Utc>,
+) -> Result<Vec<AgencyEventId>, StoreError> {
+    let undelivered = [Delivery::Failed.as_str(), Delivery::NoEndpoint.as_str(), Delivery::Pending.as_str()];
+    let filter = |q: Select<agency_event::Entity>| {
+        q.filter(agency_event::Column::AgencyId.eq(agency.as_str()))
+            .filter(agency_event::Column::CreatedAt.gte(since))
+            .filter(agency_event::Column::Delivery.is_in(undelivered))
+    };
+    let ids: Vec<String> = filter(agency_event::Entity::find())
+        .select_only()
+        .column(agency_event::Column::Id)
+        .order_by_asc(agency_event::Column::Seq)
+        .into_tuple()
+        .all(db.orm())
+        .await?;
+    agency_event::Entity::update_many()
+        .col_expr(agency_event::Column::Delivery, Expr::value(Delivery::Pending.as_str()))
+        .filter(agency_event::Column::Id.is_in(ids.iter().map(String::as_str)))
+        .exec(db.orm())
+        .await?;
+    ids.iter().map(|id| id.parse().stored(&|| format!("agency_events/{id}"))).collect()
+}
+
+/// The booking's newest event.
+pub async fn latest_for_booking(db: &Database, booking: &BookingId) -> Result<Option<AgencyEvent>, StoreError> {
+    agency_event::Entity::find()
+        .filter(agency_event::Column::BookingId.eq(booking.as_str()))
+        .order_by_desc(agency_event::Column::Seq)
+        .one(db.orm())
+        .await?
+        .map(from_model)
+        .transpose()
+}
+
+/// What started an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// The first try or a retry on the schedule.
+    Scheduled,
+    /// A resend or a recover asked by the agency or staff.
+    Manual,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Scheduled => "scheduled",
+            Trigger::Manual => "manual",
+        }
+    }
+}
+
+/// One delivery attempt, as the attempt log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub event_id: AgencyEventId,
+    pub attempt: i32,
+    pub trigger: Trigger,
+    pub url: String,
+    pub status: Option<u16>,
+    pub duration_ms: i64,
+    /// The first 4 KiB of the response body.
+    pub response_head: String,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn record_attempt(db: &Database, a: &AttemptRecord) -> Result<(), StoreError> {
+    webhook_attempt::ActiveModel {
+        event_id: Set(a.event_id.to_string()),
+        attempt: Set(a.attempt),
+        trigger: Set(a.trigger.as_str().to_owned()),
+        url: Set(a.url.clone()),
+        status: Set(a.status.map(i32::from)),
+        duration_ms: Set(a.duration_ms),
+        response_head: Set(a.response_head.clone()),
+        error: Set(a.error.clone()),
+        created_at: Set(a.created_at),
+        ..Default::default()
+    }
+    .insert(db.orm())
+    .await?;
+    Ok(())
+}
+
+/// The event's attempts, oldest first.
+pub async fn attempts(db: &Database, event: &AgencyEventId) -> Result<Vec<AttemptRecord>, StoreError> {
+    let rows = webhook_attempt::Entity::find()
+        .filter(webhook_attempt::Column::EventId.eq(event.as_str()))
+        .order_by_asc(webhook_attempt::Column::Id)
+        .all(db.orm())
+        .await?;
+    rows.into_iter()
+        .map(|m| {
+            let row = || format!("webhook_attempts/{}", m.id);
+            Ok(AttemptRecord {
+                event_id: m.event_id.parse().stored(&row)?,
+                attempt: m.attempt,
+                trigger: if m.trigger == "manual" { Trigger::Manual } else { Trigger::Scheduled },
+                url: m.url,
+                status: m.status.map(u16::try_from).transpose().stored(&row)?,
+                duration_ms: m.duration_ms,
+                response_head: m.response_head,
+                error: m.error,
+                created_at: m.created_at,
+            })
+        })
+        .collect()
+}
