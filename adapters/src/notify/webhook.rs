@@ -1,0 +1,3 @@
+//! Agency webhooks, outbound.
+
+pub mod ssrf;
