@@ -1,0 +1,3 @@
+//! Telling agencies that a booking changed: signed webhooks to their callback URLs.
+
+pub mod webhook;
