@@ -7,6 +7,7 @@
 //! the call with full-jitter backoff, then reported as transient for the job to come back to.
 //! Redirects are never followed: the token would travel to whatever host `Location` names.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use domain::{BookingId, Crm, CrmError, CrmRecord};
@@ -18,8 +19,8 @@ use crate::settings::{Secret, SettingError};
 use crate::suppliers::resilience::FullJitter;
 use crate::suppliers::{http_client, retry_after};
 
-/// The `[crm]` block: where the CRM is, its token, and how hard each call tries. Durations are
-/// humantime strings in files (`"10s"`).
+/// The `[crm]` block: where the CRM is, its token, how hard each call tries, and where the field
+/// mapping is. Durations are humantime strings in files (`"10s"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CrmSettings {
@@ -39,6 +40,9 @@ pub struct CrmSettings {
     pub retry_base: Duration,
     #[serde(with = "humantime_serde")]
     pub retry_cap: Duration,
+    /// The field mapping file ([`super::mapping`]), relative to the working directory unless
+    /// absolute. When it does not exist, the built-in default (the shipped file) is used.
+    pub mapping_file: PathBuf,
 }
 
 impl Default for CrmSettings {
@@ -51,6 +55,7 @@ impl Default for CrmSettings {
             max_retries: 3,
             retry_base: Duration::from_secs(1),
             retry_cap: Duration::from_secs(30),
+            mapping_file: PathBuf::from(super::mapping::DEFAULT_FILE),
         }
     }
 }
@@ -67,6 +72,9 @@ impl CrmSettings {
         }
         if self.retry_base.is_zero() || self.retry_cap < self.retry_base {
             return Err(SettingError::new("retry_cap", "must be at least retry_base, which must be more than 0"));
+        }
+        if self.mapping_file.as_os_str().is_empty() || self.mapping_file.file_name().is_none() {
+            return Err(SettingError::new("mapping_file", "must name a file"));
         }
         Ok(())
     }
@@ -211,6 +219,7 @@ mod tests {
             max_retries: 3,
             retry_base: Duration::from_millis(1),
             retry_cap: Duration::from_secs(5),
+            ..CrmSettings::default()
         }
     }
 
@@ -365,6 +374,8 @@ mod tests {
         assert_eq!(settings("ftp://crm.example").validate().unwrap_err().key, "base_url");
         let no_token = CrmSettings { token: Secret::from(" "), ..settings("https://crm.example") };
         assert_eq!(no_token.validate().unwrap_err().key, "token");
+        let no_file = CrmSettings { mapping_file: PathBuf::from("mappings/.."), ..settings("https://crm.example") };
+        assert_eq!(no_file.validate().unwrap_err().key, "mapping_file");
     }
 
     #[test]
@@ -373,6 +384,7 @@ mod tests {
         let read: CrmSettings = serde_json::from_value(file).unwrap();
         assert_eq!(read.timeout, Duration::from_secs(3));
         assert_eq!(read.max_retries, 3);
+        assert_eq!(read.mapping_file, PathBuf::from("crm-mapping.toml"));
         assert!(serde_json::from_value::<CrmSettings>(json!({"base_url": "https://x", "tokn": "t"})).is_err());
         assert!(!format!("{read:?}").contains("s3cret"), "the token never prints");
     }
