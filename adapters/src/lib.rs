@@ -5,3 +5,4 @@ pub mod crm;
 pub mod settings;
 pub mod store;
 pub mod suppliers;
+pub mod voucher;
