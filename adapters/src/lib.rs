@@ -6,3 +6,4 @@ pub mod notify;
 pub mod settings;
 pub mod store;
 pub mod suppliers;
+pub mod voucher;
