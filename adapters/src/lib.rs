@@ -2,6 +2,7 @@
 //! updates, sqlx transactions where rows and queued jobs must commit together.
 
 pub mod crm;
+pub mod notify;
 pub mod settings;
 pub mod store;
 pub mod suppliers;
