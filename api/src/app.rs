@@ -12,12 +12,18 @@ use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
+use adapters::crm::HttpCrm;
+use adapters::crm::live::{LiveMapping, WatchHandle};
+use adapters::notify::email::Mailer;
+use adapters::notify::webhook::WebhookSender;
 use adapters::store::booking_intake::BookingIntake;
 use adapters::store::group_commit::IntakeConfig;
 use adapters::store::webhook_intake::WebhookIntake;
 use adapters::store::{Database, idempotency};
 use adapters::suppliers::registry::Suppliers;
 use anyhow::Context;
+use domain::Crm;
+use jobs::fanout::Fanout;
 use jobs::supplier::SupplierJobs;
 use jobs::workers::{WorkerConfig, Workers};
 use mappings::Mappings;
@@ -54,6 +60,8 @@ pub struct AppState {
     pub readiness: Readiness,
     pub suppliers: Suppliers,
     pub mappings: Mappings,
+    /// The job handlers (the fan-out's peers among them), for what the API draws or queues.
+    pub jobs: SupplierJobs,
     /// How long a completed request's response is kept for replay.
     pub idempotency_ttl: chrono::Duration,
 }
@@ -65,6 +73,9 @@ pub struct Application {
     db: Database,
     maintenance: JoinHandle<()>,
     workers: Option<Workers>,
+    jobs: SupplierJobs,
+    /// Reloads the CRM mapping when its file changes or on SIGHUP, while the app runs.
+    _mapping_watch: WatchHandle,
 }
 
 impl Application {
@@ -88,7 +99,7 @@ impl Application {
             "" => format!("http://{}", std::net::SocketAddr::new(settings.listen.ip(), port)),
             url => url.to_owned(),
         };
-        hub_url.set(public_url).expect("set once, here");
+        hub_url.set(public_url.clone()).expect("set once, here");
         let suppliers = Suppliers::build(
             &settings.enabled_suppliers(),
             chrono::Duration::from_std(settings.webhooks.tolerance).context("webhooks.tolerance")?,
@@ -96,9 +107,16 @@ impl Application {
         )
         .map_err(|(code, e)| anyhow::anyhow!("suppliers.{code}.{e}"))?;
         let mappings = Mappings::new(db.orm().clone(), Duration::from_secs(10));
+        let (fanout, mapping_watch) = fanout(&settings, public_url)?;
+        let jobs = SupplierJobs {
+            db: db.clone(),
+            suppliers: suppliers.clone(),
+            mappings: mappings.clone(),
+            fanout: Arc::new(fanout),
+        };
         let workers = settings.jobs.enabled.then(|| {
             Workers::start(
-                SupplierJobs { db: db.clone(), suppliers: suppliers.clone(), mappings: mappings.clone() },
+                jobs.clone(),
                 WorkerConfig {
                     concurrency: settings.jobs.concurrency,
                     poll_interval: settings.jobs.poll_interval,
@@ -131,6 +149,7 @@ impl Application {
             readiness: Readiness::default(),
             suppliers,
             mappings,
+            jobs: jobs.clone(),
             idempotency_ttl: chrono::Duration::from_std(settings.idempotency.ttl).context("idempotency.ttl")?,
         });
         let maintenance = tokio::spawn(purge_expired_records(
@@ -167,11 +186,16 @@ impl Application {
         }
         let server = server.listen(listener)?.run();
         tracing::info!(port, "bookhub listening");
-        Ok(Application { port, server, db, maintenance, workers })
+        Ok(Application { port, server, db, maintenance, workers, jobs, _mapping_watch: mapping_watch })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The job handlers this app's workers run, for a caller that runs jobs itself (tests).
+    pub fn jobs(&self) -> &SupplierJobs {
+        &self.jobs
     }
 
     /// Stops the server gracefully from elsewhere (tests, a supervisor).
@@ -291,4 +315,31 @@ async fn request_id(
     }
     response.headers_mut().insert(X_REQUEST_ID, id);
     Ok(response)
+}
+
+/// The fan-out's peers as the settings describe them: the CRM (when configured) and its live
+/// mapping file, the mailer (when email is on), and the agency webhook sender.
+fn fanout(settings: &Settings, public_url: String) -> anyhow::Result<(Fanout, WatchHandle)> {
+    let crm = match &settings.crm {
+        Some(crm) => Some(Arc::new(HttpCrm::new(crm.clone()).map_err(|e| anyhow::anyhow!("crm.{e}"))?) as Arc<dyn Crm>),
+        None => None,
+    };
+    let mapping_file = settings.crm_mapping_file();
+    let crm_mapping = LiveMapping::load(&mapping_file)
+        .with_context(|| format!("reading the CRM mapping {}", mapping_file.display()))?;
+    let watch = crm_mapping.watch();
+    let mailer = match settings.email.enabled {
+        true => Some(Mailer::new(&settings.email).context("email")?),
+        false => None,
+    };
+    let fanout = Fanout {
+        crm,
+        crm_mapping,
+        mailer,
+        webhooks: WebhookSender::new(&settings.agency_webhooks).context("agency_webhooks")?,
+        webhook_settings: settings.agency_webhooks.clone(),
+        public_url,
+        event_body: routes::events::webhook_body,
+    };
+    Ok((fanout, watch))
 }

@@ -13,7 +13,9 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, schema};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{PROBLEM_JSON, Problem, ProblemFieldError};
-use crate::routes::{bookings, health, jobs, keys, mappings, suppliers, webhook_events, webhooks};
+use crate::routes::{
+    agency_webhook, bookings, crm, events, health, jobs, keys, mappings, suppliers, vouchers, webhook_events, webhooks,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,9 +27,13 @@ use crate::routes::{bookings, health, jobs, keys, mappings, suppliers, webhook_e
         mappings::put, jobs::list, jobs::retry,
         health::healthz, health::readyz,
         keys::list, keys::create, keys::revoke, keys::rotate_self,
+        events::list, events::attempts, events::resend,
+        agency_webhook::get_own, agency_webhook::put_own, agency_webhook::rotate_own, agency_webhook::recover_own,
+        agency_webhook::get_any, agency_webhook::put_any, agency_webhook::rotate_any, agency_webhook::recover_any,
+        vouchers::download, vouchers::verify, crm::mapping,
     ),
     // Schemas only query parameters name are not collected from the paths.
-    components(schemas(Problem, ProblemFieldError, jobs::JobListStatus, webhook_events::WebhookEventStatus, bookings::BookingStatusCode)),
+    components(schemas(Problem, ProblemFieldError, jobs::JobListStatus, webhook_events::WebhookEventStatus, bookings::BookingStatusCode, events::EventTypeCode)),
     modifiers(&BearerAuth, &SharedResponses),
     tags(
         (name = "bookings", description = "Agencies' bookings"),
@@ -36,6 +42,9 @@ use crate::routes::{bookings, health, jobs, keys, mappings, suppliers, webhook_e
         (name = "mappings", description = "Supplier-code translation (staff)"),
         (name = "operations", description = "Health and readiness"),
         (name = "keys", description = "API keys: create, list, revoke (admin); rotate (an agency's own)"),
+        (name = "events", description = "Each booking change as its agency is told of it: the feed, webhook attempts, resends"),
+        (name = "agency webhooks", description = "An agency's callback URL and signing secret (the agency's own; admins for any)"),
+        (name = "vouchers", description = "The PDF voucher of a confirmed booking, and its public check"),
     ),
 )]
 pub struct ApiDoc;

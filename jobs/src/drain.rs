@@ -16,10 +16,7 @@ use apalis_core::task::status::Status;
 use apalis_core::worker::context::WorkerContext;
 
 use crate::supplier::SupplierJobs;
-use crate::{CancelBooking, ProcessWebhook, RequeueWaiting, SubmitBooking};
-
-/// The queues that have handlers; the fan-out queues wait for theirs.
-const QUEUES: [&str; 4] = [SubmitBooking::QUEUE, CancelBooking::QUEUE, ProcessWebhook::QUEUE, RequeueWaiting::QUEUE];
+use crate::workers::queue_names;
 /// Jobs fetched at once from one queue.
 const BATCH: usize = 10;
 /// The least a failed job waits before it is due again (SQLite keeps whole seconds).
@@ -47,7 +44,7 @@ pub async fn run_due_jobs(jobs: &SupplierJobs) -> Result<usize, DrainError> {
     let mut ran = 0;
     loop {
         let before = ran;
-        for name in QUEUES {
+        for name in queue_names() {
             for task in fetch(pool, name, &worker).await? {
                 let outcome = run_one(jobs, name, &task).await;
                 acknowledge(pool, &task, outcome, &worker).await?;
@@ -81,12 +78,12 @@ async fn run_one(jobs: &SupplierJobs, name: &str, task: &Task<Vec<u8>>) -> Outco
         Ok(()) => Outcome { status: Status::Done, error: None, retry_in: None },
         Err(error) if error.gives_up(attempt) => {
             tracing::error!(queue = name, attempt, error = %crate::supplier::chain(&error), "job given up");
-            Outcome { status: Status::Killed, error: Some(error.to_string()), retry_in: None }
+            Outcome { status: Status::Killed, error: Some(crate::supplier::chain(&error)), retry_in: None }
         }
         Err(error) => {
             tracing::warn!(queue = name, attempt, error = %crate::supplier::chain(&error), "job failed; retrying later");
             let retry_in = error.retry_after().unwrap_or_default().max(RETRY_DELAY);
-            Outcome { status: Status::Failed, error: Some(error.to_string()), retry_in: Some(retry_in) }
+            Outcome { status: Status::Failed, error: Some(crate::supplier::chain(&error)), retry_in: Some(retry_in) }
         }
     }
 }
@@ -100,13 +97,13 @@ async fn register(pool: &Pool, worker: &WorkerContext) -> Result<(), DrainError>
                  VALUES ($1, $2, 'PgStorage', '', now())",
             )
             .bind(worker.name())
-            .bind(QUEUES.join(","))
+            .bind(queue_names().collect::<Vec<_>>().join(","))
             .execute(p)
             .await
             .map_err(queue_error)?;
         }
         Pool::Sqlite(p) => {
-            let config = apalis_sqlite::Config::default().queue(QUEUES.join(","));
+            let config = apalis_sqlite::Config::default().queue(queue_names().collect::<Vec<_>>().join(","));
             apalis_sqlite::queries::register_worker(p, &config, worker, "SqliteStorage").await.map_err(queue_error)?;
         }
     }

@@ -4,13 +4,44 @@
 //! idempotency key names the booking and the version the change made. The handlers are in
 //! [`crate::crm`], [`crate::notify`] and [`crate::voucher`].
 
-use adapters::store::agency_events::Trigger;
+use std::sync::Arc;
+
+use adapters::crm::live::LiveMapping;
+use adapters::notify::email::Mailer;
+use adapters::notify::webhook::{AgencyWebhookSettings, WebhookSender};
+use adapters::store::agency_events::{AgencyEvent, Trigger};
 use adapters::store::bookings::Change;
 use adapters::store::queue::EnqueuedJob;
-use domain::{AgencyEventId, BookingId, BookingStatus, Transition};
+use domain::{AgencyEventId, BookingId, BookingStatus, Crm, Transition};
 use serde::{Deserialize, Serialize};
 
 use crate::{CancelBooking, enqueued};
+
+/// The fan-out's peers, as configuration builds them.
+#[derive(Clone)]
+pub struct Fanout {
+    /// `None`: no CRM is configured, and CRM jobs finish at once.
+    pub crm: Option<Arc<dyn Crm>>,
+    pub crm_mapping: LiveMapping,
+    /// `None`: email is off.
+    pub mailer: Option<Mailer>,
+    pub webhooks: WebhookSender,
+    pub webhook_settings: AgencyWebhookSettings,
+    /// bookhub's public base URL, which vouchers' QR codes point at.
+    pub public_url: String,
+    /// The body an event's webhook carries: the API owns its shape, the same JSON its feed lists.
+    pub event_body: fn(&AgencyEvent) -> Vec<u8>,
+}
+
+impl std::fmt::Debug for Fanout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fanout")
+            .field("crm", &self.crm.is_some())
+            .field("mailer", &self.mailer.is_some())
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Upserts the booking's record in the CRM.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,24 +2,29 @@
 //! idempotent: running it twice has the effect of running it once (the suppliers dedupe on the
 //! client reference; the state machine ignores repeats).
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use adapters::notify::email::EmailError;
 use adapters::store::bookings::{self, Applied, Scope};
 use adapters::store::{Database, queue};
 use adapters::suppliers::registry::Suppliers;
+use adapters::voucher::VoucherError;
 use apalis_core::error::AbortError;
 use domain::supplier::SupplierBooking;
-use domain::{Booking, BookingEvent, BookingId, BookingStatus, SupplierAdapter, SupplierCode, SupplierError};
+use domain::{Booking, BookingEvent, BookingId, BookingStatus, CrmError, SupplierAdapter, SupplierCode, SupplierError};
 use mappings::{Mappings, Translator, Unmapped};
 
+use crate::fanout::{DeliverWebhook, Fanout, IssueVoucher, NotifyAgency, UpdateCrm};
 use crate::{CancelBooking, ProcessWebhook, RequeueWaiting, SubmitBooking};
 
-/// What the supplier jobs need.
+/// What the jobs need: the store, the suppliers and their mappings, and the fan-out's peers.
 #[derive(Debug, Clone)]
 pub struct SupplierJobs {
     pub db: Database,
     pub suppliers: Suppliers,
     pub mappings: Mappings,
+    pub fanout: Arc<Fanout>,
 }
 
 /// Why a job did not finish. Each variant keeps its cause as a value (the source chain), so the
@@ -41,12 +46,38 @@ pub enum JobError {
     /// The booking's supplier is not configured in this process.
     #[error("supplier {0} is not configured")]
     SupplierNotConfigured(SupplierCode),
+    /// The CRM refused the record (final) or could not take it now (retried).
+    #[error("the CRM did not take the record")]
+    Crm(#[source] CrmError),
+    /// The mapping file cannot map the booking: each field and why (no personal data).
+    #[error("the booking cannot be mapped for the CRM: {0}")]
+    Unmappable(String),
+    #[error("the email was not sent")]
+    Email(#[source] EmailError),
+    #[error("the voucher could not be drawn")]
+    Voucher(#[source] VoucherError),
+    /// A stored value bookhub wrote no longer parses.
+    #[error("stored row {row} does not parse: {cause}")]
+    Corrupt { row: String, cause: String },
 }
 
 impl JobError {
     /// Retrying cannot help: the job is given up at once (and listed as dead).
     pub fn is_permanent(&self) -> bool {
-        matches!(self, JobError::CancelRefused(_) | JobError::SupplierNotConfigured(_))
+        match self {
+            JobError::CancelRefused(_)
+            | JobError::SupplierNotConfigured(_)
+            | JobError::Unmappable(_)
+            | JobError::Voucher(_)
+            | JobError::Corrupt { .. } => true,
+            JobError::Crm(e) => !e.is_retryable(),
+            JobError::Email(e) => !e.is_retryable(),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn corrupt(row: String, cause: impl std::fmt::Display) -> Self {
+        JobError::Corrupt { row, cause: cause.to_string() }
     }
 
     /// Whether the job that failed with this on its `attempt`-th run is given up now.
@@ -57,7 +88,8 @@ impl JobError {
     /// How long the supplier asked us to wait, when it did.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            JobError::SupplierUnavailable(SupplierError::Transient { retry_after, .. }) => *retry_after,
+            JobError::SupplierUnavailable(SupplierError::Transient { retry_after, .. })
+            | JobError::Crm(CrmError::Transient { retry_after, .. }) => *retry_after,
             _ => None,
         }
     }
@@ -88,6 +120,11 @@ pub fn booking_event(translator: &Translator, reported: &SupplierBooking) -> Res
 }
 
 impl SupplierJobs {
+    /// The agency's name, as vouchers, emails and the CRM show it.
+    pub(crate) async fn agency_name(&self, agency: &domain::AgencyId) -> Result<String, JobError> {
+        Ok(adapters::store::agencies::find(&self.db, agency).await?.map(|a| a.name).unwrap_or_default())
+    }
+
     async fn load(&self, id: &BookingId) -> Result<Option<Booking>, JobError> {
         Ok(bookings::find(&self.db, &Scope::All, id).await?)
     }
@@ -224,6 +261,10 @@ impl SupplierJobs {
             CancelBooking::QUEUE => self.cancel(&parse::<CancelBooking>(payload)?.booking_id).await,
             RequeueWaiting::QUEUE => self.requeue_waiting(&parse::<RequeueWaiting>(payload)?).await,
             ProcessWebhook::QUEUE => self.process_webhook(&parse::<ProcessWebhook>(payload)?.event).await,
+            UpdateCrm::QUEUE => self.update_crm(&parse(payload)?).await,
+            NotifyAgency::QUEUE => self.notify_agency(&parse(payload)?).await,
+            DeliverWebhook::QUEUE => self.deliver_webhook(&parse(payload)?).await,
+            IssueVoucher::QUEUE => self.issue_voucher(&parse(payload)?).await,
             other => return Err(AbortError::new(format!("no handler for queue {other}"))),
         })
     }

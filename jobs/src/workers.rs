@@ -17,6 +17,7 @@ use apalis_postgres::{Config as PgConfig, PostgresStorage, Pubsub};
 use apalis_sqlite::{Config as SqliteConfig, SqliteStorage};
 use tokio::task::JoinHandle;
 
+use crate::fanout::{DeliverWebhook, IssueVoucher, NotifyAgency, UpdateCrm};
 use crate::supplier::{JobError, SupplierJobs, chain};
 use crate::{CancelBooking, ProcessWebhook, RequeueWaiting, SubmitBooking};
 
@@ -88,6 +89,11 @@ impl PollStrategy for Tick {
     }
 }
 
+/// Every queue the workers run, by name.
+pub(crate) fn queue_names() -> impl Iterator<Item = &'static str> {
+    Queue::ALL.into_iter().map(Queue::name)
+}
+
 /// Which job a queue carries.
 #[derive(Debug, Clone, Copy)]
 enum Queue {
@@ -95,15 +101,34 @@ enum Queue {
     Cancel,
     ProcessWebhook,
     RequeueWaiting,
+    UpdateCrm,
+    NotifyAgency,
+    DeliverWebhook,
+    IssueVoucher,
 }
 
 impl Queue {
+    const ALL: [Queue; 8] = [
+        Queue::Submit,
+        Queue::Cancel,
+        Queue::ProcessWebhook,
+        Queue::RequeueWaiting,
+        Queue::UpdateCrm,
+        Queue::NotifyAgency,
+        Queue::DeliverWebhook,
+        Queue::IssueVoucher,
+    ];
+
     fn name(self) -> &'static str {
         match self {
             Queue::Submit => SubmitBooking::QUEUE,
             Queue::Cancel => CancelBooking::QUEUE,
             Queue::ProcessWebhook => ProcessWebhook::QUEUE,
             Queue::RequeueWaiting => RequeueWaiting::QUEUE,
+            Queue::UpdateCrm => UpdateCrm::QUEUE,
+            Queue::NotifyAgency => NotifyAgency::QUEUE,
+            Queue::DeliverWebhook => DeliverWebhook::QUEUE,
+            Queue::IssueVoucher => IssueVoucher::QUEUE,
         }
     }
 }
@@ -120,7 +145,7 @@ impl Workers {
         let pool = jobs.db.pool().clone();
         let runner = Arc::new(Runner { jobs, config });
         let mut workers = Workers { contexts: Vec::new(), tasks: Vec::new() };
-        for queue in [Queue::Submit, Queue::Cancel, Queue::ProcessWebhook, Queue::RequeueWaiting] {
+        for queue in Queue::ALL {
             // Names must be unique across processes and restarts.
             let context = WorkerContext::new(&format!("{}-{}-{}", queue.name(), std::process::id(), ulid::Ulid::new()));
             workers.contexts.push(context.clone());
@@ -209,14 +234,15 @@ impl Runner {
         let Err(error) = result else { return Ok(()) };
         if error.gives_up(attempt.current()) {
             tracing::error!(queue = queue.name(), attempt = attempt.current(), error = %chain(&error), "job given up");
-            return Err(AbortError::new(error).into());
+            // The whole chain is the reason staff read at `GET /v1/jobs?status=dead`.
+            return Err(AbortError::new(chain(&error)).into());
         }
         let delay = self.backoff(attempt.current(), error.retry_after());
         tracing::warn!(queue = queue.name(), attempt = attempt.current(), retry_in_ms = delay.as_millis() as u64, error = %chain(&error), "job failed; retrying later");
         if let Err(e) = queue::retry_later(self.jobs.db.pool(), &id.to_string(), delay).await {
             tracing::error!(queue = queue.name(), error = %e, "could not reschedule a failed job; it runs again at once");
         }
-        Err(error.into())
+        Err(chain(&error).into())
     }
 
     /// Attempt `n` (from 1) failed: the full-jitter wait before retry `n - 1`, or the

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use adapters::store::Database;
 use adapters::store::api_keys::Role;
-use adapters::suppliers::registry::Suppliers;
 use api::{Application, Settings};
 use domain::AgencyId;
 use jobs::supplier::SupplierJobs;
@@ -27,7 +26,7 @@ pub struct TestApp {
     /// The test database's URL, for a second server or a raw connection.
     pub database_url: String,
     handle: api::app::ServerHandle,
-    /// The job handlers, for [`TestApp::run_due_jobs`].
+    /// The app's own job handlers, for [`TestApp::run_due_jobs`].
     jobs: SupplierJobs,
     _database: TestDatabase,
 }
@@ -51,9 +50,9 @@ impl TestApp {
         let app = Application::build(settings.clone()).await.expect("the app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
+        let jobs = app.jobs().clone();
         tokio::spawn(app.run_until_stopped());
         let db = Database::connect(settings.database_url.as_str(), 4).await.expect("a test connection");
-        let jobs = job_handlers(&settings, &db, &address);
         TestApp {
             address,
             client: Client::new(),
@@ -71,6 +70,11 @@ impl TestApp {
     /// `jobs::drain`). Spawn with [`no_workers`] so the background workers do not race it.
     pub async fn run_due_jobs(&self) -> usize {
         jobs::drain::run_due_jobs(&self.jobs).await.expect("the queue can be worked")
+    }
+
+    /// The app's job handlers (its store, suppliers, mappings and fan-out peers).
+    pub fn jobs(&self) -> &SupplierJobs {
+        &self.jobs
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -137,18 +141,6 @@ impl TestApp {
     pub async fn stop(self) {
         self.handle.stop(true).await;
     }
-}
-
-/// The job handlers as the app builds them from `settings`, for the app at `address`. Mappings
-/// are read afresh each time, so a test that changes them drains with the change.
-fn job_handlers(settings: &Settings, db: &Database, address: &str) -> SupplierJobs {
-    let hub_url = std::sync::Arc::new(std::sync::OnceLock::new());
-    let public_url = if settings.public_url.is_empty() { address.to_owned() } else { settings.public_url.clone() };
-    hub_url.set(public_url.trim_end_matches('/').to_owned()).expect("set once, here");
-    let tolerance = chrono::Duration::from_std(settings.webhooks.tolerance).expect("a valid tolerance");
-    let suppliers =
-        Suppliers::build(&settings.enabled_suppliers(), tolerance, hub_url).expect("the suppliers' settings are valid");
-    SupplierJobs { db: db.clone(), suppliers, mappings: mappings::Mappings::new(db.orm().clone(), Duration::ZERO) }
 }
 
 /// The sandbox's webhook secret in tests: one for every process on a test database.

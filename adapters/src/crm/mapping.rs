@@ -266,6 +266,16 @@ impl CrmMapping {
         if problems.is_empty() { Ok(record) } else { Err(Unmappable { problems }) }
     }
 
+    /// Whether the CRM keeps `status` at all: every `status` field has a word for it. The
+    /// contract's table has none for `failed` and `cancellation_pending` — states of bookhub's
+    /// own, which leave the CRM's record as it was.
+    pub fn records_status(&self, status: BookingStatus) -> bool {
+        self.fields.iter().all(|field| match &field.writer {
+            Writer::Status(words) => words.contains_key(&status),
+            _ => true,
+        })
+    }
+
     /// The mapping as its file says, defaults filled in.
     pub fn describe(&self) -> &MappingDescription {
         &self.description

@@ -29,7 +29,7 @@ use crate::settings::SettingError;
 mod compose;
 mod settings;
 
-pub use compose::compose;
+pub use compose::{compose, compose_endpoint_disabled};
 pub use settings::{EmailSettings, SmtpTls, Transport};
 
 /// One agency event to tell by email.
@@ -174,6 +174,16 @@ impl Mailer {
             .await
             .map_err(|_| EmailError::Transient(format!("the SMTP exchange took longer than {:?}", self.timeout)))??;
         tracing::info!("agency email sent");
+        Ok(())
+    }
+
+    /// Tells the agency at `to` that its webhook endpoint was disabled, and why.
+    pub async fn send_endpoint_disabled(&self, to: &str, agency_name: &str, reason: &str) -> Result<(), EmailError> {
+        let message = compose_endpoint_disabled(to, agency_name, reason, &self.from)?;
+        tokio::time::timeout(self.timeout, self.deliver(message))
+            .await
+            .map_err(|_| EmailError::Transient(format!("the SMTP exchange took longer than {:?}", self.timeout)))??;
+        tracing::info!("endpoint-disabled email sent");
         Ok(())
     }
 

@@ -11,6 +11,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use adapters::crm::CrmSettings;
+pub use adapters::notify::email::EmailSettings;
+pub use adapters::notify::webhook::AgencyWebhookSettings;
 pub use adapters::settings::Secret;
 use adapters::settings::{DatabaseUrl, SettingError, in_duration_range, in_range};
 pub use adapters::suppliers::registry::{JsonrestTable, OtaTable, SandboxTable, SupplierKind, SupplierSettings};
@@ -42,8 +45,14 @@ pub struct Settings {
     pub suppliers: BTreeMap<SupplierCode, SupplierSettings>,
     pub jobs: JobSettings,
     pub webhooks: WebhookSettings,
-    /// bookhub's own base URL as suppliers reach it (the sandbox posts its webhooks there);
-    /// empty means `http://` + the address it listens on.
+    /// The CRM's records API; absent: no CRM, and CRM jobs finish at once.
+    pub crm: Option<CrmSettings>,
+    /// Agency emails over SMTP (off by default).
+    pub email: EmailSettings,
+    /// Deliveries of booking events to agencies' callback URLs.
+    pub agency_webhooks: AgencyWebhookSettings,
+    /// bookhub's own base URL as suppliers and agencies reach it (the sandbox posts its webhooks
+    /// there; vouchers' QR codes point there); empty means `http://` + the address it listens on.
     pub public_url: String,
     /// A tracing filter such as `info` or `bookhub=debug,info` (`RUST_LOG` wins when set).
     pub log: String,
@@ -232,6 +241,9 @@ impl Default for Settings {
                 refused_per_supplier_per_minute: 60,
                 refused_per_supplier_burst: 30,
             },
+            crm: None,
+            email: EmailSettings::default(),
+            agency_webhooks: AgencyWebhookSettings::default(),
             public_url: String::new(),
             log: "info".into(),
             deprecations: Vec::new(),
@@ -316,6 +328,11 @@ impl Settings {
         legacy::Layers::new(figment).into_settings()
     }
 
+    /// The CRM mapping file: `crm.mapping_file`, or its default when no CRM is configured.
+    pub fn crm_mapping_file(&self) -> PathBuf {
+        self.crm.clone().unwrap_or_default().mapping_file
+    }
+
     /// The suppliers this process serves: every table but a sandbox that is off (see
     /// [`SandboxTable::enabled`]).
     pub fn enabled_suppliers(&self) -> BTreeMap<SupplierCode, SupplierSettings> {
@@ -336,6 +353,11 @@ impl Settings {
         self.rate_limit.validate().map_err(ConfigError::in_section("rate_limit"))?;
         self.jobs.validate().map_err(ConfigError::in_section("jobs"))?;
         self.webhooks.validate().map_err(ConfigError::in_section("webhooks"))?;
+        if let Some(crm) = &self.crm {
+            crm.validate().map_err(ConfigError::in_section("crm"))?;
+        }
+        self.email.validate().map_err(ConfigError::in_section("email"))?;
+        self.agency_webhooks.validate().map_err(ConfigError::in_section("agency_webhooks"))?;
         for (code, supplier) in &self.suppliers {
             supplier.validate().map_err(ConfigError::in_section(&format!("suppliers.{code}")))?;
         }

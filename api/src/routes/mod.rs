@@ -8,12 +8,16 @@ use actix_web::{Route, web};
 
 use crate::error::method_not_allowed;
 
+pub mod agency_webhook;
 pub mod bookings;
+pub mod crm;
+pub mod events;
 pub mod health;
 pub mod jobs;
 pub mod keys;
 pub mod mappings;
 pub mod suppliers;
+pub mod vouchers;
 pub mod webhook_events;
 pub mod webhooks;
 
@@ -63,6 +67,10 @@ pub fn endpoints() -> impl Iterator<Item = &'static Endpoint> {
         jobs::ROUTES,
         mappings::ROUTES,
         keys::ROUTES,
+        events::ROUTES,
+        agency_webhook::ROUTES,
+        vouchers::ROUTES,
+        crm::ROUTES,
     ]
     .into_iter()
     .flatten()

@@ -2,6 +2,7 @@
 //! run together (`cargo test -p bookhub-tests --test it bookings::` runs one module).
 
 mod bookings;
+mod fanout;
 mod hardening;
 mod idempotency;
 mod keys;

@@ -226,9 +226,8 @@ async fn an_event_a_worker_cannot_process_for_want_of_its_supplier_is_parked_the
     let hub_url = Arc::new(OnceLock::new());
     hub_url.set(app.address.clone()).unwrap();
     let unconfigured = SupplierJobs {
-        db: app.db.clone(),
         suppliers: Suppliers::build(&BTreeMap::new(), chrono::Duration::minutes(5), hub_url).unwrap(),
-        mappings: mappings::Mappings::new(app.db.orm().clone(), std::time::Duration::ZERO),
+        ..app.jobs().clone()
     };
     assert_eq!(jobs::drain::run_due_jobs(&unconfigured).await.unwrap(), 1);
 

@@ -337,3 +337,14 @@ fn a_file_without_fields_or_with_a_blank_name_is_refused() {
     assert_eq!(refused("time_zone = \"UTC\"")[0], (None, "field", "the file maps no [[field]]".into()));
     assert_eq!(refused(&one_field("name = \" \"\nsource = \"status\"\nrule = \"copy\""))[0].1, "name");
 }
+
+#[test]
+fn the_crm_keeps_only_the_statuses_its_words_name() {
+    let mapping = CrmMapping::builtin();
+    for status in [BookingStatus::Pending, BookingStatus::Confirmed, BookingStatus::Cancelled, BookingStatus::Rejected]
+    {
+        assert!(mapping.records_status(status), "{status}");
+    }
+    assert!(!mapping.records_status(BookingStatus::Failed));
+    assert!(!mapping.records_status(BookingStatus::CancellationPending));
+}

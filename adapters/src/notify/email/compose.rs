@@ -47,6 +47,37 @@ pub fn compose(email: &AgencyEmail<'_>, from: &Mailbox) -> Result<Message, Email
         .map_err(|e| EmailError::Permanent(format!("the message could not be built: {e}")))
 }
 
+/// The notice that the agency's webhook endpoint was disabled: why, and how to turn it back on.
+/// Plain text; it names no booking.
+pub fn compose_endpoint_disabled(
+    to: &str,
+    agency_name: &str,
+    reason: &str,
+    from: &Mailbox,
+) -> Result<Message, EmailError> {
+    let address: Address = to
+        .trim()
+        .parse()
+        .map_err(|e: lettre::address::AddressError| EmailError::Address { field: "to", reason: e.to_string() })?;
+    let name = one_line(agency_name);
+    let to = Mailbox::new(Some(name.trim().to_owned()).filter(|n| !n.is_empty()), address);
+    let text = format!(
+        "Hello {name},\n\n\
+         bookhub stopped sending booking events to your webhook endpoint: {reason}.\n\n\
+         Nothing is lost: every event stays in GET /v1/events. Once the endpoint works again,\n\
+         POST /v1/agency/webhook/recover with {{\"since\": \"<when it stopped>\"}} turns it back on\n\
+         and delivers what it missed.\n",
+        reason = one_line(reason)
+    );
+    Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject("bookhub: your webhook endpoint was disabled")
+        .date_now()
+        .singlepart(lettre::message::SinglePart::plain(text))
+        .map_err(|e| EmailError::Permanent(format!("the message could not be built: {e}")))
+}
+
 /// `<{event_id}@bookhub>`. Event ids are bookhub's own (`ev_…`): letters, digits, `-`, `_`
 /// and `.` are all a Message-ID may need, and anything else is refused rather than mangled.
 fn message_id(event_id: &str) -> Result<String, EmailError> {
