@@ -117,7 +117,7 @@ pub async fn rotate(
     grace_until: DateTime<Utc>,
 ) -> Result<Option<Endpoint>, StoreError> {
     let updated = agency_webhook::Entity::update_many()
-        .col_expr(agency_webhook::Column::PreviousSecret, Expr::col(agency_webhook::Column::Secret).into())
+        .col_expr(agency_webhook::Column::PreviousSecret, Expr::col(agency_webhook::Column::Secret))
         .col_expr(agency_webhook::Column::PreviousUntil, Expr::value(grace_until))
         .col_expr(agency_webhook::Column::Secret, Expr::value(new_secret))
         .col_expr(agency_webhook::Column::UpdatedAt, Expr::value(super::now()))

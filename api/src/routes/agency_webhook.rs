@@ -1,5 +1,5 @@
 //! An agency's webhook endpoint: `/v1/agency/webhook` for the agency's own key, and
-//! `/v1/agencies/{id}/webhook` for admins acting for any agency. Setting a URL checks it
+//! `/v1/agencies/{id}/webhook` for admins acting for any agency (staff may read it). Setting a URL checks it
 //! (https, public addresses only, unless configuration allows private networks) and, the first
 //! time, returns the signing secret once; rotating returns a new one once, and the old one keeps
 //! signing beside it for the grace period.
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::auth::{AdminCaller, AgencyCaller};
+use crate::auth::{AdminCaller, AgencyCaller, StaffCaller};
 use crate::error::{ApiError, Problem};
 use crate::extract::JsonBody;
 use crate::routes::{Endpoint, Method};
@@ -153,6 +153,9 @@ pub async fn get_own(state: web::Data<AppState>, caller: AgencyCaller) -> Result
     responses(
         (status = 200, body = WebhookView),
         (status = 422, description = "A URL that is not https or resolves to a private address", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn put_own(
@@ -182,6 +185,10 @@ pub async fn rotate_own(state: web::Data<AppState>, caller: AgencyCaller) -> Res
     responses(
         (status = 202, body = Recovered),
         (status = 404, description = "No webhook endpoint set yet", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`since` is not an RFC 3339 time", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn recover_own(
@@ -192,7 +199,7 @@ pub async fn recover_own(
     recover(&state, &caller.agency, body.parsed).await
 }
 
-/// Read an agency's webhook endpoint (admins).
+/// Read an agency's webhook endpoint (staff and admins): whether it is enabled, and why not.
 #[utoipa::path(get, path = "/v1/agencies/{id}/webhook", tag = "agency webhooks",
     params(("id" = String, Path, description = "The agency id, `ag_…`")),
     responses(
@@ -202,7 +209,7 @@ pub async fn recover_own(
     security(("api_key" = [])))]
 pub async fn get_any(
     state: web::Data<AppState>,
-    _: AdminCaller,
+    _: StaffCaller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     show(&state, &agency(&state, &id).await?).await
@@ -215,6 +222,9 @@ pub async fn get_any(
         (status = 200, body = WebhookView),
         (status = 404, description = "No such agency", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A URL that is not https or resolves to a private address", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn put_any(
@@ -248,6 +258,10 @@ pub async fn rotate_any(
     responses(
         (status = 202, body = Recovered),
         (status = 404, description = "No such agency, or no endpoint set", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`since` is not an RFC 3339 time", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn recover_any(

@@ -22,7 +22,7 @@ use crate::routes::{Endpoint, Method};
 #[utoipa::path(get, path = "/v1/bookings/{id}/voucher", tag = "vouchers",
     params(("id" = String, Path, description = "The booking id, `bk_…`")),
     responses(
-        (status = 200, description = "The voucher", content_type = "application/pdf", body = Vec<u8>),
+        (status = 200, description = "The voucher", content_type = "application/pdf", body = PdfFile),
         (status = 404, description = "No such booking for this caller, or no voucher issued yet", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
@@ -41,6 +41,22 @@ pub async fn download(
         .insert_header((header::CACHE_CONTROL, "private, no-cache"))
         .body(pdf))
 }
+
+/// A PDF document, for the OpenAPI document: a binary string.
+pub struct PdfFile;
+
+impl utoipa::PartialSchema for PdfFile {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .description(Some("A PDF document"))
+            .into()
+    }
+}
+
+impl ToSchema for PdfFile {}
 
 /// What a voucher's check shows: whether it holds, and the stay — no names, no prices.
 #[derive(Debug, Serialize, ToSchema)]
