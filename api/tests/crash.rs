@@ -128,17 +128,22 @@ async fn webhooks_are_applied_exactly_once_while_workers_are_killed() {
     assert_eq!(low, high, "the bookings start at one version");
     let once = count(&db, &format!("SELECT count(*) FROM bookings WHERE version = {}", low + 1)).await;
     assert_eq!(once, EVENTS, "every booking changed exactly once (version {low} → {})", low + 1);
+    // One agency event per change, and each fan-out job once per change (the agency's names its
+    // event, the others their booking).
+    assert_eq!(count(&db, "SELECT count(*) FROM agency_events").await, EVENTS, "one agency event per change");
+    assert_eq!(count(&db, "SELECT count(DISTINCT booking_id) FROM agency_events").await, EVENTS);
     for queue in FANOUT_QUEUES {
         assert_eq!(jobs(&db, queue, "true").await, EVENTS, "{queue}: one job per booking");
-        let bookings_covered = count(
+        let key = if queue == "bookhub.notify_agency" { "event" } else { "booking_id" };
+        let covered = count(
             &db,
             &format!(
-                "SELECT count(DISTINCT convert_from(job, 'UTF8')::jsonb ->> 'booking_id') FROM apalis.jobs \
+                "SELECT count(DISTINCT convert_from(job, 'UTF8')::jsonb ->> '{key}') FROM apalis.jobs \
                  WHERE job_type = '{queue}'"
             ),
         )
         .await;
-        assert_eq!(bookings_covered, EVENTS, "{queue}: every booking, none twice");
+        assert_eq!(covered, EVENTS, "{queue}: every booking, none twice");
     }
     assert_eq!(jobs(&db, PROCESS_QUEUE, "true").await, EVENTS, "one processing job per webhook");
     assert_eq!(jobs(&db, PROCESS_QUEUE, "status = 'Done'").await, EVENTS, "{}", queue_report(&db).await);

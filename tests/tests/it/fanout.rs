@@ -482,3 +482,51 @@ async fn each_fan_out_job_run_twice_has_the_effect_of_running_once() {
     let again = adapters::store::vouchers::for_booking(&app.db, &booking_id).await.unwrap().expect("a voucher");
     assert_eq!(again.number, voucher.number, "one voucher number");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_fan_out_tells_what_is_still_true_and_never_an_older_status_after_a_newer_one() {
+    let peers = Peers::start().await;
+    peers.crm_answers(200).await;
+    peers.agency_answers(204).await;
+    let app = TestApp::spawn_with(Backend::from_env(), |s| {
+        reach(s, &peers);
+        no_workers(s);
+    })
+    .await;
+    let (_, key) = app.agency("Viajes Sol").await;
+    set_callback(&app, &key, &peers.callback_url()).await;
+    let accepted = app.booked(&key, &usd_booking()).await;
+    let id: domain::BookingId = accepted["id"].as_str().unwrap().parse().unwrap();
+
+    // Confirmed, then cancelled, before any fan-out job runs (a backlog, a worker outage).
+    let confirmed = domain::BookingEvent::SupplierConfirmed { supplier_reference: "SBX-STALE".into() };
+    let scope = adapters::store::bookings::Scope::All;
+    adapters::store::bookings::apply_event(&app.db, &scope, &id, &confirmed, jobs::fanout::for_outcome).await.unwrap();
+    let cancel = app.post(&key, &format!("/v1/bookings/{id}/cancel")).send().await.unwrap();
+    assert_eq!(cancel.status(), 202);
+    app.run_due_jobs().await;
+    assert_eq!(app.get_json(&key, &format!("/v1/bookings/{id}")).await["status"], "cancelled");
+
+    // Three changes, three events in the feed; only the newest was sent.
+    let feed = app.get_json(&key, "/v1/events").await;
+    let types: Vec<&str> = feed["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["booking.confirmed", "booking.cancellation_pending", "booking.cancelled"]);
+    let hooks = peers.agency_requests().await;
+    let sent: Vec<String> = hooks
+        .iter()
+        .map(|h| serde_json::from_slice::<Value>(&h.body).unwrap()["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(sent, ["booking.cancelled"], "no older status after the newer one");
+    let first = feed["data"][0]["id"].as_str().unwrap();
+    assert_eq!(app.get_json(&key, &format!("/v1/events/{first}/attempts")).await["delivery"], "superseded");
+    assert_eq!(peers.smtp.received().len(), 1, "one email, for the newest change");
+
+    // The CRM got the booking as it is now from every job; no voucher for a cancelled booking.
+    let crm = peers.crm_requests().await;
+    assert!(!crm.is_empty());
+    for call in &crm {
+        let fields: Value = serde_json::from_slice::<Value>(&call.body).unwrap()["fields"].clone();
+        assert_eq!(fields["EstadoReserva"], "Cancelada", "{fields}");
+    }
+    assert!(adapters::store::vouchers::for_booking(&app.db, &id).await.unwrap().is_none());
+}
