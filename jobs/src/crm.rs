@@ -18,28 +18,41 @@ impl SupplierJobs {
             tracing::debug!("no CRM is configured; nothing to update");
             return Ok(());
         };
-        let Some((booking, version)) = bookings::find_versioned(&self.db, &Scope::All, &job.booking_id).await? else {
-            tracing::warn!("CRM job for a booking that does not exist");
-            return Ok(());
-        };
-        if version > job.version {
-            tracing::info!(
-                job.version,
-                booking.version = version,
-                "a newer change superseded this one; sending the booking as it is now"
-            );
+        // A newer change's job may write while this one's call is still retrying an older body;
+        // so after each write the booking is read again, and sent again if it moved on.
+        for _ in 0..MAX_CATCH_UPS {
+            let Some((booking, version)) = bookings::find_versioned(&self.db, &Scope::All, &job.booking_id).await?
+            else {
+                tracing::warn!("CRM job for a booking that does not exist");
+                return Ok(());
+            };
+            if version > job.version {
+                tracing::info!(
+                    job.version,
+                    booking.version = version,
+                    "a newer change superseded this one; sending the booking as it is now"
+                );
+            }
+            let mapping = self.fanout.crm_mapping.current();
+            if !mapping.records_status(booking.status) {
+                tracing::info!(status = %booking.status, "the CRM mapping has no word for this status; its record stays as it was");
+                return Ok(());
+            }
+            let agency_name = self.agency_name(&booking.agency_id).await?;
+            let record = mapping
+                .record(&CrmInput { booking: &booking, agency_name: &agency_name })
+                .map_err(|unmappable| JobError::Unmappable(unmappable.to_string()))?;
+            crm.upsert(&booking.id, &record).await.map_err(JobError::Crm)?;
+            let now = bookings::find_versioned(&self.db, &Scope::All, &job.booking_id).await?.map(|(_, v)| v);
+            if now == Some(version) {
+                tracing::info!(booking.version = version, "CRM record written");
+                return Ok(());
+            }
         }
-        let mapping = self.fanout.crm_mapping.current();
-        if !mapping.records_status(booking.status) {
-            tracing::info!(status = %booking.status, "the CRM mapping has no word for this status; its record stays as it was");
-            return Ok(());
-        }
-        let agency_name = self.agency_name(&booking.agency_id).await?;
-        let record = mapping
-            .record(&CrmInput { booking: &booking, agency_name: &agency_name })
-            .map_err(|unmappable| JobError::Unmappable(unmappable.to_string()))?;
-        crm.upsert(&booking.id, &record).await.map_err(JobError::Crm)?;
-        tracing::info!(booking.version = version, "CRM record written");
+        tracing::info!("the booking kept changing; its own newer jobs write it");
         Ok(())
     }
 }
+
+/// Writes one job makes when the booking changes under it.
+const MAX_CATCH_UPS: usize = 3;

@@ -67,10 +67,14 @@ impl NotifyAgency {
 }
 
 /// One more webhook attempt for an event: a retry on the schedule, a resend, a recover.
+/// Queue them with `queue::push_once`: a repeat of the same key is a no-op.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliverWebhook {
     pub event: AgencyEventId,
     pub trigger: Trigger,
+    /// Whether a failure schedules the next retry: the schedule's own attempts and a recover
+    /// do; a resend is one attempt and leaves the event's state as it was.
+    pub schedule: bool,
 }
 
 impl DeliverWebhook {
@@ -78,14 +82,38 @@ impl DeliverWebhook {
 
     /// The retry after `attempts` failed attempts, due after `delay`: one per attempt count.
     pub fn retry(event: &AgencyEventId, attempts: i32, delay: std::time::Duration) -> EnqueuedJob {
-        let job = DeliverWebhook { event: event.clone(), trigger: Trigger::Scheduled };
+        let job = DeliverWebhook { event: event.clone(), trigger: Trigger::Scheduled, schedule: true };
         enqueued(Self::QUEUE, &job, format!("{event}:retry:{attempts}")).after(delay)
     }
 
-    /// A resend asked by a person: each request is one more attempt.
-    pub fn manual(event: &AgencyEventId) -> EnqueuedJob {
-        let job = DeliverWebhook { event: event.clone(), trigger: Trigger::Manual };
-        enqueued(Self::QUEUE, &job, format!("{event}:manual:{}", ulid::Ulid::new()))
+    /// A resend asked by a person, after `attempts` attempts: one more attempt. Asking twice
+    /// before it ran queues it once.
+    pub fn resend(event: &AgencyEventId, attempts: i32) -> EnqueuedJob {
+        let job = DeliverWebhook { event: event.clone(), trigger: Trigger::Manual, schedule: false };
+        enqueued(Self::QUEUE, &job, format!("{event}:resend:{attempts}"))
+    }
+
+    /// A recovered event, after `attempts` attempts: sent again, with the schedule behind it.
+    pub fn recover(event: &AgencyEventId, attempts: i32) -> EnqueuedJob {
+        let job = DeliverWebhook { event: event.clone(), trigger: Trigger::Manual, schedule: true };
+        enqueued(Self::QUEUE, &job, format!("{event}:recover:{attempts}"))
+    }
+}
+
+/// Tells an agency by email that its webhook endpoint was disabled: a job of its own, so a
+/// mail server that is down delays the notice instead of losing it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointDisabled {
+    pub agency_id: domain::AgencyId,
+}
+
+impl EndpointDisabled {
+    pub const QUEUE: &'static str = "bookhub.endpoint_disabled";
+
+    /// One notice per disable (`disabled_at` names it).
+    pub fn notice(agency_id: &domain::AgencyId, disabled_at: chrono::DateTime<chrono::Utc>) -> EnqueuedJob {
+        let job = EndpointDisabled { agency_id: agency_id.clone() };
+        enqueued(Self::QUEUE, &job, format!("{agency_id}:{}", disabled_at.timestamp_micros()))
     }
 }
 

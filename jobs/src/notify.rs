@@ -13,7 +13,7 @@ use adapters::store::{agencies, agency_webhooks, queue, vouchers};
 use domain::agency_event::EndpointVerdict;
 use domain::{AgencyEventType, Delivery};
 
-use crate::fanout::{DeliverWebhook, NotifyAgency};
+use crate::fanout::{DeliverWebhook, EndpointDisabled, NotifyAgency};
 use crate::supplier::{JobError, SupplierJobs};
 
 impl SupplierJobs {
@@ -33,7 +33,7 @@ impl SupplierJobs {
             return Ok(());
         }
         if event.delivery == Delivery::Pending && event.attempts == 0 {
-            self.deliver(&event, Trigger::Scheduled).await?;
+            self.deliver(&event, Trigger::Scheduled, true).await?;
         }
         if event.emailed_at.is_none() {
             self.email(&event).await?;
@@ -42,7 +42,7 @@ impl SupplierJobs {
     }
 
     /// One more attempt: a retry on the schedule (skipped when the event was delivered, given
-    /// up or superseded meanwhile), or a resend asked by a person (always made).
+    /// up or superseded meanwhile), or a resend or recover asked by a person (always made).
     #[tracing::instrument(skip_all, fields(event.id = %job.event))]
     pub async fn deliver_webhook(&self, job: &DeliverWebhook) -> Result<(), JobError> {
         let Some(event) = agency_events::find(&self.db, &EventScope::All, &job.event).await? else {
@@ -58,12 +58,14 @@ impl SupplierJobs {
                 return Ok(());
             }
         }
-        self.deliver(&event, job.trigger).await
+        self.deliver(&event, job.trigger, job.schedule).await
     }
 
-    /// POSTs the event to the agency's endpoint, logs the attempt, judges the endpoint, and
-    /// schedules the next attempt when this one failed and the schedule has one left.
-    async fn deliver(&self, event: &AgencyEvent, trigger: Trigger) -> Result<(), JobError> {
+    /// POSTs the event to the agency's endpoint, logs the attempt, judges the endpoint, and —
+    /// when `schedule` — queues the next attempt if this one failed and the schedule has one
+    /// left. An attempt without `schedule` (a resend) that fails leaves the event's state as
+    /// it was: a delivered event stays delivered, a pending one keeps its retries.
+    async fn deliver(&self, event: &AgencyEvent, trigger: Trigger, schedule: bool) -> Result<(), JobError> {
         let settings = &self.fanout.webhook_settings;
         let endpoint = agency_webhooks::find(&self.db, &event.agency_id).await?;
         let Some((endpoint, url)) = endpoint.as_ref().and_then(|e| e.target().map(|url| (e, url))) else {
@@ -100,23 +102,33 @@ impl SupplierJobs {
         .await?;
         let verdict = EndpointVerdict::judge(sent.status, endpoint.failing_since, now, settings.disable_after);
         let disabled_now = agency_webhooks::record_verdict(&self.db, &event.agency_id, verdict).await?;
+        // What a failure leaves: a delivered event stays delivered whatever a resend meets.
+        let failed = match event.delivery {
+            Delivery::Delivered => Delivery::Delivered,
+            _ => Delivery::Failed,
+        };
         let delivery = match (sent.outcome(), verdict) {
             (AttemptOutcome::Delivered, _) => Delivery::Delivered,
-            (_, EndpointVerdict::Disable(_)) => Delivery::Failed,
+            (_, EndpointVerdict::Disable(_)) => failed,
+            _ if !schedule => match event.delivery {
+                Delivery::NoEndpoint => Delivery::Failed,
+                unchanged => unchanged,
+            },
             _ => match settings.next_retry(usize::try_from(attempt - 1).unwrap_or(usize::MAX)) {
                 Some(wait) => {
                     let wait = wait.max(sent.retry_after.unwrap_or_default());
-                    queue::push(self.db.pool(), &[DeliverWebhook::retry(&event.id, attempt, wait)]).await?;
+                    queue::push_once(self.db.pool(), &[DeliverWebhook::retry(&event.id, attempt, wait)]).await?;
                     Delivery::Pending
                 }
-                None => Delivery::Failed,
+                None => failed,
             },
         };
         agency_events::set_delivery(&self.db, &event.id, delivery, attempt).await?;
         tracing::info!(attempt, status = ?sent.status, delivery = %delivery, "agency webhook attempt");
         if let (true, EndpointVerdict::Disable(reason)) = (disabled_now, verdict) {
             tracing::warn!(agency.id = %event.agency_id, reason, "agency webhook endpoint disabled");
-            self.email_disabled(event, reason).await?;
+            let notice = EndpointDisabled::notice(&event.agency_id, now);
+            queue::push_once(self.db.pool(), &[notice]).await?;
         }
         Ok(())
     }
@@ -153,17 +165,22 @@ impl SupplierJobs {
         Ok(())
     }
 
-    /// Tells the agency by email that its endpoint was disabled, and why.
-    async fn email_disabled(&self, event: &AgencyEvent, reason: &str) -> Result<(), JobError> {
+    /// Tells the agency by email that its endpoint was disabled, and why — if it still is.
+    #[tracing::instrument(skip_all, fields(agency.id = %job.agency_id))]
+    pub async fn endpoint_disabled(&self, job: &EndpointDisabled) -> Result<(), JobError> {
         let Some(mailer) = &self.fanout.mailer else {
             return Ok(());
         };
-        let Some(agency) = agencies::find(&self.db, &event.agency_id).await? else {
+        let endpoint = agency_webhooks::find(&self.db, &job.agency_id).await?;
+        let Some(reason) = endpoint.and_then(|e| e.disabled_reason) else {
+            return Ok(());
+        };
+        let Some(agency) = agencies::find(&self.db, &job.agency_id).await? else {
             return Ok(());
         };
         let Some(to) = agency.email.as_deref() else {
             return Ok(());
         };
-        mailer.send_endpoint_disabled(to, &agency.name, reason).await.map_err(JobError::Email)
+        mailer.send_endpoint_disabled(to, &agency.name, &reason).await.map_err(JobError::Email)
     }
 }

@@ -15,7 +15,7 @@ use domain::supplier::SupplierBooking;
 use domain::{Booking, BookingEvent, BookingId, BookingStatus, CrmError, SupplierAdapter, SupplierCode, SupplierError};
 use mappings::{Mappings, Translator, Unmapped};
 
-use crate::fanout::{DeliverWebhook, Fanout, IssueVoucher, NotifyAgency, UpdateCrm};
+use crate::fanout::{DeliverWebhook, EndpointDisabled, Fanout, IssueVoucher, NotifyAgency, UpdateCrm};
 use crate::{CancelBooking, ProcessWebhook, RequeueWaiting, SubmitBooking};
 
 /// What the jobs need: the store, the suppliers and their mappings, and the fan-out's peers.
@@ -265,6 +265,7 @@ impl SupplierJobs {
             NotifyAgency::QUEUE => self.notify_agency(&parse(payload)?).await,
             DeliverWebhook::QUEUE => self.deliver_webhook(&parse(payload)?).await,
             IssueVoucher::QUEUE => self.issue_voucher(&parse(payload)?).await,
+            EndpointDisabled::QUEUE => self.endpoint_disabled(&parse(payload)?).await,
             other => return Err(AbortError::new(format!("no handler for queue {other}"))),
         })
     }

@@ -17,7 +17,7 @@ use apalis_postgres::{Config as PgConfig, PostgresStorage, Pubsub};
 use apalis_sqlite::{Config as SqliteConfig, SqliteStorage};
 use tokio::task::JoinHandle;
 
-use crate::fanout::{DeliverWebhook, IssueVoucher, NotifyAgency, UpdateCrm};
+use crate::fanout::{DeliverWebhook, EndpointDisabled, IssueVoucher, NotifyAgency, UpdateCrm};
 use crate::supplier::{JobError, SupplierJobs, chain};
 use crate::{CancelBooking, ProcessWebhook, RequeueWaiting, SubmitBooking};
 
@@ -105,10 +105,11 @@ enum Queue {
     NotifyAgency,
     DeliverWebhook,
     IssueVoucher,
+    EndpointDisabled,
 }
 
 impl Queue {
-    const ALL: [Queue; 8] = [
+    const ALL: [Queue; 9] = [
         Queue::Submit,
         Queue::Cancel,
         Queue::ProcessWebhook,
@@ -117,6 +118,7 @@ impl Queue {
         Queue::NotifyAgency,
         Queue::DeliverWebhook,
         Queue::IssueVoucher,
+        Queue::EndpointDisabled,
     ];
 
     fn name(self) -> &'static str {
@@ -129,6 +131,7 @@ impl Queue {
             Queue::NotifyAgency => NotifyAgency::QUEUE,
             Queue::DeliverWebhook => DeliverWebhook::QUEUE,
             Queue::IssueVoucher => IssueVoucher::QUEUE,
+            Queue::EndpointDisabled => EndpointDisabled::QUEUE,
         }
     }
 }

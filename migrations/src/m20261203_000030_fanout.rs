@@ -14,7 +14,8 @@ impl MigrationTrait for Migration {
         m.create_table(
             Table::create()
                 .table("agency_events")
-                // The feed's order: assigned at commit of the change that made the event.
+                // The feed's order. Postgres numbers at insert, so a change holds its agency's
+                // feed lock while it numbers (see the store's `FeedOrder`): commit order.
                 .col(big_integer("seq").auto_increment().primary_key())
                 .col(string("id").unique_key())
                 .col(string("agency_id"))

@@ -11,7 +11,7 @@ use sea_orm::{
 };
 
 use super::entities::{agency_event, booking, webhook_attempt};
-use super::{Database, StoreError, Stored};
+use super::{Database, StoreError, Stored, with_pool};
 
 /// Whose events a caller may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +19,8 @@ pub enum EventScope {
     Agency(AgencyId),
     /// Every agency's (staff).
     All,
+    /// No one's.
+    None,
 }
 
 impl EventScope {
@@ -28,6 +30,7 @@ impl EventScope {
                 agency_event::Entity::find().filter(agency_event::Column::AgencyId.eq(agency.as_str()))
             }
             EventScope::All => agency_event::Entity::find(),
+            EventScope::None => agency_event::Entity::find().filter(agency_event::Column::Seq.lt(0)),
         }
     }
 }
@@ -62,6 +65,35 @@ pub(crate) struct NewEvent {
 /// The columns [`NewEvent`] fills, in the order `update_with_jobs` binds them.
 pub(crate) const NEW_EVENT_COLUMNS: &str =
     "id, agency_id, booking_id, booking_version, event_type, booking, created_at, delivery, attempts";
+
+/// Keeps an agency's feed in commit order. A Postgres sequence hands out `seq` at insert, not at
+/// commit: two changes committing in the other order would let a poller read past the
+/// smaller `seq` before it commits, and miss it for good. Each change of an agency's booking
+/// therefore takes the agency's feed lock (held until its transaction ends) before it numbers
+/// its event. SQLite has one writer at a time: its order is commit order already.
+pub(crate) trait FeedOrder {
+    async fn hold(&mut self, agency: &AgencyId) -> Result<(), StoreError>;
+}
+
+/// The advisory lock class of agency feeds ("feed" in ASCII); the agency id is the second key.
+const FEED_LOCK: i32 = 0x6665_6564;
+
+impl FeedOrder for sqlx::PgConnection {
+    async fn hold(&mut self, agency: &AgencyId) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(FEED_LOCK)
+            .bind(agency.as_str())
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+}
+
+impl FeedOrder for sqlx::SqliteConnection {
+    async fn hold(&mut self, _agency: &AgencyId) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
 
 /// The booking row as an event keeps it.
 pub(crate) fn snapshot(row: &booking::Model) -> serde_json::Value {
@@ -153,32 +185,48 @@ pub async fn mark_emailed(db: &Database, id: &AgencyEventId) -> Result<bool, Sto
     Ok(updated.rows_affected == 1)
 }
 
-/// The agency's events not delivered since `since` (failed, or waiting for an endpoint), to be
-/// delivered again; their state becomes `pending`.
-pub async fn reopen_undelivered(
+/// Events a recover sends again, at most this many per call.
+pub const RECOVER_BATCH: u64 = 500;
+
+/// The agency's events since `since` that were never delivered (`failed`, `no_endpoint`) and
+/// are still the newest of their booking — an overtaken one would tell an older status after
+/// a newer one — after `after_seq`, oldest first, at most [`RECOVER_BATCH`]: `(seq, id,
+/// attempts)`.
+pub async fn undelivered(
     db: &Database,
     agency: &AgencyId,
     since: DateTime<Utc>,
-) -> Result<Vec<AgencyEventId>, StoreError> {
-    let undelivered = [Delivery::Failed.as_str(), Delivery::NoEndpoint.as_str(), Delivery::Pending.as_str()];
-    let filter = |q: Select<agency_event::Entity>| {
-        q.filter(agency_event::Column::AgencyId.eq(agency.as_str()))
-            .filter(agency_event::Column::CreatedAt.gte(since))
-            .filter(agency_event::Column::Delivery.is_in(undelivered))
-    };
-    let ids: Vec<String> = filter(agency_event::Entity::find())
-        .select_only()
-        .column(agency_event::Column::Id)
-        .order_by_asc(agency_event::Column::Seq)
-        .into_tuple()
-        .all(db.orm())
-        .await?;
+    after_seq: i64,
+) -> Result<Vec<(i64, AgencyEventId, i32)>, StoreError> {
+    let rows: Vec<(i64, String, i32)> = with_pool!(db.pool(), p => {
+        sqlx::QueryBuilder::new("SELECT e.seq, e.id, e.attempts FROM agency_events e WHERE e.agency_id = ")
+            .push_bind(agency.as_str())
+            .push(" AND e.created_at >= ")
+            .push_bind(since)
+            .push(" AND e.seq > ")
+            .push_bind(after_seq)
+            .push(" AND e.delivery IN ('failed', 'no_endpoint') AND NOT EXISTS (SELECT 1 FROM agency_events n \
+                   WHERE n.booking_id = e.booking_id AND n.booking_version > e.booking_version) ORDER BY e.seq LIMIT ")
+            .push_bind(RECOVER_BATCH as i64)
+            .build_query_as()
+            .fetch_all(p)
+            .await?
+    });
+    rows.into_iter()
+        .map(|(seq, id, attempts)| Ok((seq, id.parse().stored(&|| format!("agency_events/{id}"))?, attempts)))
+        .collect()
+}
+
+/// Marks recovered events `pending` again (those still undelivered: one delivered meanwhile
+/// keeps its state).
+pub async fn reopen(db: &Database, ids: &[AgencyEventId]) -> Result<(), StoreError> {
     agency_event::Entity::update_many()
         .col_expr(agency_event::Column::Delivery, Expr::value(Delivery::Pending.as_str()))
-        .filter(agency_event::Column::Id.is_in(ids.iter().map(String::as_str)))
+        .filter(agency_event::Column::Id.is_in(ids.iter().map(AgencyEventId::as_str)))
+        .filter(agency_event::Column::Delivery.is_in([Delivery::Failed.as_str(), Delivery::NoEndpoint.as_str()]))
         .exec(db.orm())
         .await?;
-    ids.iter().map(|id| id.parse().stored(&|| format!("agency_events/{id}"))).collect()
+    Ok(())
 }
 
 /// The booking's newest event.
@@ -226,6 +274,12 @@ pub struct AttemptRecord {
     pub created_at: DateTime<Utc>,
 }
 
+/// Text as both databases store it: Postgres `text` takes no NUL, which an agency's answer may
+/// hold.
+fn storable(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
+}
+
 pub async fn record_attempt(db: &Database, a: &AttemptRecord) -> Result<(), StoreError> {
     webhook_attempt::ActiveModel {
         event_id: Set(a.event_id.to_string()),
@@ -234,8 +288,8 @@ pub async fn record_attempt(db: &Database, a: &AttemptRecord) -> Result<(), Stor
         url: Set(a.url.clone()),
         status: Set(a.status.map(i32::from)),
         duration_ms: Set(a.duration_ms),
-        response_head: Set(a.response_head.clone()),
-        error: Set(a.error.clone()),
+        response_head: Set(storable(&a.response_head)),
+        error: Set(a.error.as_deref().map(storable)),
         created_at: Set(a.created_at),
         ..Default::default()
     }

@@ -7,7 +7,7 @@ use domain::{
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 
-use super::agency_events::{NEW_EVENT_COLUMNS, NewEvent, snapshot};
+use super::agency_events::{FeedOrder, NEW_EVENT_COLUMNS, NewEvent, snapshot};
 use super::entities::booking;
 use super::queue::{EnqueuedJob, PushJobs};
 use super::{Database, Pool, StoreError, Stored, with_pool};
@@ -266,6 +266,7 @@ async fn update_with_jobs(
             return Ok(false);
         }
         if let Some(made) = agency_event {
+            FeedOrder::hold(&mut *tx, &booking.agency_id).await?;
             let mut insert = sqlx::QueryBuilder::new(format!("INSERT INTO agency_events ({NEW_EVENT_COLUMNS}) "));
             insert.push_values([made], |mut row, made| {
                 row.push_bind(made.id.as_str())

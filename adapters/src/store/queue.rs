@@ -128,6 +128,35 @@ fn distinct_queues(jobs: &[EnqueuedJob]) -> Vec<&'static str> {
     queues
 }
 
+/// Queues jobs that may be queued already under the same key: a repeat is a no-op on both
+/// databases (apalis-sqlite's insert skips it; apalis-postgres's fails on the unique key, so
+/// Postgres gets the same row written here with `ON CONFLICT DO NOTHING`).
+pub async fn push_once(pool: &Pool, jobs: &[EnqueuedJob]) -> Result<(), StoreError> {
+    let Pool::Postgres(p) = pool else {
+        return push(pool, jobs).await;
+    };
+    for job in jobs {
+        sqlx::QueryBuilder::new(
+            "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata, \
+             idempotency_key) VALUES (",
+        )
+        .push_bind(ulid::Ulid::new().to_string())
+        .push(", ")
+        .push_bind(job.queue)
+        .push(", ")
+        .push_bind(&job.payload)
+        .push(format!(", 'Pending', 0, {MAX_ATTEMPTS}, now() + make_interval(secs => "))
+        .push_bind(job.delay.unwrap_or_default().as_secs_f64())
+        .push("), 0, ''::hstore, ")
+        .push_bind(&job.idempotency_key)
+        .push(") ON CONFLICT (job_type, idempotency_key) DO NOTHING")
+        .build()
+        .execute(p)
+        .await?;
+    }
+    Ok(())
+}
+
 /// How many jobs a queue holds, by status — for operations and tests.
 pub async fn count(pool: &Pool, queue: &str, idempotency_key: Option<&str>) -> Result<i64, StoreError> {
     let n = match pool {

@@ -10,6 +10,7 @@ use adapters::store::agency_webhooks::{self, Endpoint as Stored};
 use adapters::store::{agencies, agency_events, queue};
 use chrono::{DateTime, Utc};
 use domain::{AgencyId, FieldError};
+use jobs::fanout::DeliverWebhook;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -83,6 +84,8 @@ pub struct Recover {
 pub struct Recovered {
     /// Events queued for delivery again.
     pub events: usize,
+    /// More may wait past this call's limit (10,000 events): call again with the same `since`.
+    pub more: bool,
 }
 
 async fn show(state: &AppState, agency: &AgencyId) -> Result<HttpResponse, ApiError> {
@@ -120,15 +123,39 @@ async fn rotate(state: &AppState, agency: &AgencyId) -> Result<HttpResponse, Api
 }
 
 async fn recover(state: &AppState, agency: &AgencyId, body: Recover) -> Result<HttpResponse, ApiError> {
-    if !agency_webhooks::enable(&state.db, agency).await? {
-        return Err(ApiError::NotFound("webhook"));
+    let endpoint = agency_webhooks::find(&state.db, agency).await?;
+    if endpoint.as_ref().and_then(|e| e.url.as_deref()).is_none() {
+        return Err(no_endpoint());
     }
-    let events = agency_events::reopen_undelivered(&state.db, agency, body.since).await?;
-    let jobs: Vec<_> = events.iter().map(jobs::fanout::DeliverWebhook::manual).collect();
-    if !jobs.is_empty() {
-        queue::push(state.db.pool(), &jobs).await?;
+    agency_webhooks::enable(&state.db, agency).await?;
+    let (mut events, mut after) = (0, 0);
+    for _ in 0..RECOVER_BATCHES {
+        let batch = agency_events::undelivered(&state.db, agency, body.since, after).await?;
+        let Some((last, _, _)) = batch.last() else { break };
+        after = *last;
+        // Queued before the events are marked: a crash in between leaves them failed, and a
+        // second recover queues each once (its key names the event and its attempts).
+        let jobs: Vec<_> = batch.iter().map(|(_, id, attempts)| DeliverWebhook::recover(id, *attempts)).collect();
+        queue::push_once(state.db.pool(), &jobs).await?;
+        let ids: Vec<_> = batch.iter().map(|(_, id, _)| id.clone()).collect();
+        agency_events::reopen(&state.db, &ids).await?;
+        events += batch.len();
+        if (batch.len() as u64) < agency_events::RECOVER_BATCH {
+            return Ok(HttpResponse::Accepted().json(Recovered { events, more: false }));
+        }
     }
-    Ok(HttpResponse::Accepted().json(Recovered { events: events.len() }))
+    Ok(HttpResponse::Accepted().json(Recovered { events, more: events > 0 }))
+}
+
+/// The most batches of events one recover call queues ([`agency_events::RECOVER_BATCH`] each).
+const RECOVER_BATCHES: usize = 20;
+
+/// The agency has no callback URL to deliver to.
+pub fn no_endpoint() -> ApiError {
+    ApiError::Conflict {
+        code: "no_endpoint",
+        detail: "the agency has no callback URL; set one with PUT /v1/agency/webhook first".into(),
+    }
 }
 
 /// An agency an admin names: 404 when there is none.
@@ -181,10 +208,14 @@ pub async fn rotate_own(state: web::Data<AppState>, caller: AgencyCaller) -> Res
 }
 
 /// Re-enable the endpoint and deliver again every event not delivered since a time.
+///
+/// Events that failed (or found no endpoint) since `since` and are still their booking's
+/// newest are queued again, each with the retry schedule behind it; an event a newer change
+/// overtook stays undelivered, as its newer event carries the booking as it is now.
 #[utoipa::path(post, path = "/v1/agency/webhook/recover", tag = "agency webhooks", request_body = Recover,
     responses(
         (status = 202, body = Recovered),
-        (status = 404, description = "No webhook endpoint set yet", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No callback URL set yet", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`since` is not an RFC 3339 time", body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is larger than the limit", body = Problem, content_type = "application/problem+json"),
@@ -257,7 +288,8 @@ pub async fn rotate_any(
     params(("id" = String, Path, description = "The agency id, `ag_…`")),
     responses(
         (status = 202, body = Recovered),
-        (status = 404, description = "No such agency, or no endpoint set", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such agency", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No callback URL set yet", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`since` is not an RFC 3339 time", body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is larger than the limit", body = Problem, content_type = "application/problem+json"),

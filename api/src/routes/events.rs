@@ -68,7 +68,9 @@ pub fn webhook_body(event: &AgencyEvent) -> Vec<u8> {
 fn scope(access: &BookingAccess) -> EventScope {
     match &access.scope {
         Scope::Agency(agency) => EventScope::Agency(agency.clone()),
-        _ => EventScope::All,
+        Scope::All => EventScope::All,
+        // Not a caller's scope; nothing is shown rather than everything.
+        Scope::Supplier(_) => EventScope::None,
     }
 }
 
@@ -211,7 +213,8 @@ pub async fn resend(
             detail: "the agency has no enabled callback URL; set one (or recover it) first".into(),
         });
     }
-    adapters::store::queue::push(state.db.pool(), &[jobs::fanout::DeliverWebhook::manual(&event.id)]).await?;
+    let resend = jobs::fanout::DeliverWebhook::resend(&event.id, event.attempts);
+    adapters::store::queue::push_once(state.db.pool(), &[resend]).await?;
     Ok(HttpResponse::Accepted().json(Resent { event_id: event.id.to_string(), status: "queued" }))
 }
 
