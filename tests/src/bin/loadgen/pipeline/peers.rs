@@ -166,3 +166,44 @@ pub(super) fn first_after(arrivals: &[(String, Instant)], sent: &HashMap<String,
     }
     first
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_delivery_after_the_send_counts_and_earlier_ones_do_not() {
+        let t0 = Instant::now();
+        let (late, later) = (t0 + std::time::Duration::from_millis(5), t0 + std::time::Duration::from_millis(9));
+        let before = t0.checked_sub(std::time::Duration::from_millis(1)).unwrap();
+        let sent = HashMap::from([("bk_a".to_owned(), t0), ("bk_b".to_owned(), t0)]);
+        let arrivals = vec![
+            ("bk_a".to_owned(), later),
+            ("bk_a".to_owned(), late),
+            ("bk_b".to_owned(), before),
+            ("bk_unknown".to_owned(), late),
+        ];
+        let first = first_after(&arrivals, &sent);
+        assert_eq!(first, HashMap::from([("bk_a".to_owned(), late)]));
+    }
+
+    #[tokio::test]
+    async fn the_peers_note_each_confirmed_booking_as_it_arrives() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let peers = Peers::start().await;
+        let client = reqwest::Client::new();
+        let booking = format!("bk_{:032x}", 7);
+        let record = format!("{}/api/v1/objects/reservas/records/{booking}", peers.crm.uri());
+        let crm = client.put(record).json(&json!({"fields": {}})).send().await.unwrap();
+        assert_eq!(crm.status(), 200);
+        for type_ in ["booking.confirmed", "booking.cancelled"] {
+            let event = json!({"id": "evt_1", "type": type_, "data": {"id": booking}});
+            let hook = client.post(peers.callback_url()).json(&event).send().await.unwrap();
+            assert_eq!(hook.status(), 204);
+        }
+        assert_eq!(peers.counts(), (1, 1, 0), "a cancellation is not a confirmation's delivery");
+        let delivered = peers.delivered();
+        assert_eq!(delivered.crm[0].0, booking);
+        assert_eq!(delivered.agency[0].0, booking);
+    }
+}
