@@ -98,12 +98,17 @@ pub(super) async fn run(args: &Args, server: &str) -> anyhow::Result<()> {
         bail!("--rates needs rates above 0 and --rounds at least 1");
     }
     let pool = PgPoolOptions::new().max_connections(1).connect(server).await.context("connecting to Postgres")?;
+    let defaults = api::Settings::default();
     println!(
-        "loadgen pipeline: rates {:?}/s, {} s per round, {} rounds per rate, {} http workers; postgres {}",
+        "loadgen pipeline: rates {:?}/s, {} s per round, {} rounds per rate, {} http workers, jobs.concurrency {}, \
+         jobs.poll_interval {:?}, database_max_connections {}; postgres {}",
         args.rates,
         args.duration.as_secs_f64(),
         args.rounds,
         args.http_workers,
+        args.job_concurrency.unwrap_or(defaults.jobs.concurrency),
+        args.poll_interval.unwrap_or(defaults.jobs.poll_interval),
+        args.db_connections.unwrap_or(defaults.database_max_connections),
         postgres_settings(&pool).await?
     );
     pool.close().await;
