@@ -9,7 +9,7 @@
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mailin::{Action, AuthMechanism, Handler, Response, SessionBuilder, response};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -36,6 +36,9 @@ pub struct ReceivedMail {
     /// The user name the session logged in with, if it did.
     pub authenticated_as: Option<String>,
     pub data: Vec<u8>,
+    /// When the message's DATA ended (the sink then takes it): when the email arrived, for
+    /// the load generator's latencies.
+    pub received_at: Instant,
 }
 
 /// An SMTP server on `127.0.0.1:{port}`; stops when dropped.
@@ -84,6 +87,11 @@ impl SmtpSink {
     /// The messages received so far with their envelopes.
     pub fn mails(&self) -> Vec<ReceivedMail> {
         self.mails.lock().expect("the sink's lock is never poisoned").clone()
+    }
+
+    /// How many messages have arrived so far (without copying them).
+    pub fn count(&self) -> usize {
+        *self.count.borrow()
     }
 
     /// Waits until at least `n` messages have arrived and returns them raw; panics after 10 s.
@@ -183,6 +191,8 @@ impl Handler for Session {
             to: to.to_vec(),
             authenticated_as: self.authenticated_as.clone(),
             data: Vec::new(),
+            // Set again when the DATA ends.
+            received_at: Instant::now(),
         });
         response::OK
     }
@@ -195,7 +205,8 @@ impl Handler for Session {
     }
 
     fn data_end(&mut self) -> Response {
-        if let Some(mail) = self.current.take() {
+        if let Some(mut mail) = self.current.take() {
+            mail.received_at = Instant::now();
             let mut mails = self.shared.mails.lock().expect("the sink's lock is never poisoned");
             mails.push(mail);
             self.shared.count.send_replace(mails.len());

@@ -1,11 +1,16 @@
 //! Load generator: bookhub against the same writes done straight through sqlx, in one run, on
-//! one Postgres database.
+//! one Postgres database; and the whole pipeline, from a supplier's confirmation to the CRM,
+//! the agency's endpoint and its email.
 //!
 //! `cargo run --release -p bookhub-tests --bin loadgen -- bookings --concurrency 32 --duration 20s`
 //! `cargo run --release -p bookhub-tests --bin loadgen -- webhooks --concurrency 32 --duration 20s`
+//! `cargo run --release -p bookhub-tests --bin loadgen -- pipeline --rates 50,100,150,200 --duration 10s`
 //!
 //! Needs `BOOKHUB_TEST_POSTGRES_URL` (or `--database-url`): a fresh database is made for the
-//! run. Rounds alternate baseline and bookhub; the summary quotes medians over the rounds.
+//! run. Rounds alternate baseline and bookhub; the summary quotes medians over the rounds. The
+//! pipeline mode has no baseline: see [`pipeline`].
+
+mod pipeline;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,7 +37,7 @@ struct Args {
     /// How long each measured round runs, e.g. `20s`.
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
     duration: Duration,
-    /// Rounds of (baseline, bookhub); medians are taken over them.
+    /// Rounds of (baseline, bookhub), or pipeline rounds per rate; medians are taken over them.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// bookhub's `intake.writers` (default: as bookhub's own default).
@@ -44,6 +49,22 @@ struct Args {
     /// Postgres server to make the run's database on (default: $BOOKHUB_TEST_POSTGRES_URL).
     #[arg(long)]
     database_url: Option<String>,
+    /// pipeline: the confirmation rates to try, per second, lowest first; each runs for
+    /// `--duration`, `--rounds` times.
+    #[arg(long, value_delimiter = ',', default_value = "50,100,150,200")]
+    rates: Vec<u32>,
+    /// pipeline: how long to wait, after the last confirmation is sent, for every fan-out.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    settle: Duration,
+    /// bookhub's `jobs.concurrency` (default: as bookhub's own default).
+    #[arg(long)]
+    job_concurrency: Option<usize>,
+    /// bookhub's `database_max_connections` (default: as bookhub's own default).
+    #[arg(long)]
+    db_connections: Option<u32>,
+    /// bookhub's `jobs.poll_interval`, e.g. `50ms` (default: as bookhub's own default).
+    #[arg(long, value_parser = parse_duration)]
+    poll_interval: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -54,6 +75,10 @@ enum Mode {
     /// `POST /v1/webhooks/suppliers/jsonrest`, a signed event with a fresh id each, job workers
     /// off; baseline: the event's log row inserted alone (autocommit).
     Webhooks,
+    /// Bookings confirmed by signed sandbox webhooks at steady rates, job workers on, with a
+    /// CRM, an agency endpoint and an SMTP server on loopback: the time from the webhook to all
+    /// three fan-outs done. No baseline.
+    Pipeline,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -159,6 +184,7 @@ async fn main() -> anyhow::Result<()> {
     match args.mode {
         Mode::Bookings => bookings(&args, &server).await,
         Mode::Webhooks => webhooks(&args, &server).await,
+        Mode::Pipeline => pipeline::run(&args, &server).await,
     }
 }
 
@@ -172,6 +198,15 @@ async fn spawn(args: &Args, server: &str, configure: impl FnOnce(&mut api::Setti
         if let Some(writers) = args.writers {
             s.intake.writers = writers;
         }
+        if let Some(concurrency) = args.job_concurrency {
+            s.jobs.concurrency = concurrency;
+        }
+        if let Some(connections) = args.db_connections {
+            s.database_max_connections = connections;
+        }
+        if let Some(poll_interval) = args.poll_interval {
+            s.jobs.poll_interval = poll_interval;
+        }
         configure(s);
     })
     .await
@@ -184,17 +219,22 @@ async fn baseline_pool(args: &Args, app: &TestApp, header: &str) -> anyhow::Resu
         .connect(&app.database_url)
         .await
         .context("connecting the baseline pool")?;
-    let settings: Vec<String> = sqlx::query_scalar("SELECT name || '=' || setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'wal_sync_method') ORDER BY name")
-        .fetch_all(&pool)
-        .await?;
     println!(
         "{header}: {} clients, {} s per round, {} rounds; postgres {}",
         args.concurrency,
         args.duration.as_secs_f64(),
         args.rounds,
-        settings.join(" ")
+        postgres_settings(&pool).await?
     );
     Ok(pool)
+}
+
+/// The Postgres settings that decide what a commit costs, as `name=value` pairs.
+async fn postgres_settings(pool: &sqlx::PgPool) -> anyhow::Result<String> {
+    let settings: Vec<String> = sqlx::query_scalar("SELECT name || '=' || setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'wal_sync_method') ORDER BY name")
+        .fetch_all(pool)
+        .await?;
+    Ok(settings.join(" "))
 }
 
 async fn bookings(args: &Args, server: &str) -> anyhow::Result<()> {
@@ -249,14 +289,8 @@ async fn webhooks(args: &Args, server: &str) -> anyhow::Result<()> {
     let bookhub_op = {
         let (client, url, signing) = (app.client.clone(), app.url("/v1/webhooks/suppliers/jsonrest"), signing.clone());
         move |n: usize| {
-            let event = SignedEvent::new(&signing, format!("evt_load_{}_{n}", std::process::id()));
-            let request = client
-                .post(&url)
-                .header("content-type", "application/json")
-                .header("webhook-id", &event.id)
-                .header("webhook-timestamp", event.timestamp.to_string())
-                .header("webhook-signature", &event.signature)
-                .body(event.body);
+            let request =
+                SignedEvent::new(&signing, format!("evt_load_{}_{n}", std::process::id())).post(&client, &url);
             async move { request.send().await.is_ok_and(|r| r.status() == 200) }
         }
     };
@@ -314,7 +348,7 @@ where
     Ok(())
 }
 
-/// A jsonrest event (about a booking that need not exist) as the supplier signs it.
+/// A Standard Webhooks event as its supplier signs it.
 struct SignedEvent {
     id: String,
     timestamp: i64,
@@ -323,6 +357,7 @@ struct SignedEvent {
 }
 
 impl SignedEvent {
+    /// A jsonrest event about a booking that need not exist.
     fn new(key: &StandardKey, id: String) -> Self {
         let body = json!({
             "id": id,
@@ -332,11 +367,27 @@ impl SignedEvent {
                      "hotel_code": "PMI-00042", "check_in": "2027-03-15", "check_out": "2027-03-18",
                      "rooms": [{"room_type_code": "DBL.ST", "board_code": "BB"}],
                      "total": {"amount": "450.00", "currency": "EUR"}}
-        })
-        .to_string();
+        });
+        SignedEvent::sign(key, id, &body)
+    }
+
+    /// `body`, whose `id` is `id`, signed now.
+    fn sign(key: &StandardKey, id: String, body: &Value) -> Self {
+        let body = body.to_string();
         let timestamp = Utc::now().timestamp();
         let signature = key.sign(&id, timestamp, body.as_bytes());
         SignedEvent { id, timestamp, signature, body }
+    }
+
+    /// POSTs the event to `url` with its Standard Webhooks headers.
+    fn post(self, client: &reqwest::Client, url: &str) -> reqwest::RequestBuilder {
+        client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &self.id)
+            .header("webhook-timestamp", self.timestamp.to_string())
+            .header("webhook-signature", &self.signature)
+            .body(self.body)
     }
 }
 
