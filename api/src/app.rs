@@ -328,10 +328,7 @@ fn fanout(settings: &Settings, public_url: String) -> anyhow::Result<(Fanout, Wa
     let crm_mapping = LiveMapping::load(&mapping_file)
         .with_context(|| format!("reading the CRM mapping {}", mapping_file.display()))?;
     let watch = crm_mapping.watch();
-    let mailer = match settings.email.enabled {
-        true => Some(Mailer::new(&settings.email).context("email")?),
-        false => None,
-    };
+    let mailer = Mailer::from_settings(&settings.email).context("email")?;
     let fanout = Fanout {
         crm,
         crm_mapping,

@@ -20,9 +20,9 @@ impl SupplierJobs {
         };
         // A newer change's job may write while this one's call is still retrying an older body;
         // so after each write the booking is read again, and sent again if it moved on.
+        let mut current = bookings::find_versioned(&self.db, &Scope::All, &job.booking_id).await?;
         for _ in 0..MAX_CATCH_UPS {
-            let Some((booking, version)) = bookings::find_versioned(&self.db, &Scope::All, &job.booking_id).await?
-            else {
+            let Some((booking, version)) = current else {
                 tracing::warn!("CRM job for a booking that does not exist");
                 return Ok(());
             };
@@ -43,8 +43,8 @@ impl SupplierJobs {
                 .record(&CrmInput { booking: &booking, agency_name: &agency_name })
                 .map_err(|unmappable| JobError::Unmappable(unmappable.to_string()))?;
             crm.upsert(&booking.id, &record).await.map_err(JobError::Crm)?;
-            let now = bookings::find_versioned(&self.db, &Scope::All, &job.booking_id).await?.map(|(_, v)| v);
-            if now == Some(version) {
+            current = bookings::find_versioned(&self.db, &Scope::All, &job.booking_id).await?;
+            if current.as_ref().map(|(_, v)| *v) == Some(version) {
                 tracing::info!(booking.version = version, "CRM record written");
                 return Ok(());
             }

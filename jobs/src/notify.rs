@@ -6,10 +6,11 @@
 //! `superseded` — the newer event carries the booking as it is now — and is not sent unless a
 //! person asks (a resend).
 
-use adapters::notify::email::{AgencyEmail, Attachment};
+use adapters::notify::email::{AgencyEmail, Attachment, Mailer};
 use adapters::notify::webhook::{AttemptOutcome, OutboundMessage, WebhookSecret};
+use adapters::store::agencies::Agency;
 use adapters::store::agency_events::{self, AgencyEvent, AttemptRecord, EventScope, Trigger};
-use adapters::store::{agencies, agency_webhooks, queue, vouchers};
+use adapters::store::{StoreError, agencies, agency_webhooks, queue, vouchers};
 use domain::agency_event::EndpointVerdict;
 use domain::{AgencyEventType, Delivery};
 
@@ -73,14 +74,14 @@ impl SupplierJobs {
             return Ok(());
         };
         let url: url::Url =
-            url.parse().map_err(|e| JobError::corrupt(format!("agency_webhooks/{}", event.agency_id), e))?;
+            url.parse().map_err(|e| StoreError::corrupt(format!("agency_webhooks/{}", event.agency_id), e))?;
         let now = adapters::store::now();
         let secrets = endpoint
             .signing_secrets(now)
             .into_iter()
             .map(WebhookSecret::parse)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| JobError::corrupt(format!("agency_webhooks/{}", event.agency_id), e))?;
+            .map_err(|e| StoreError::corrupt(format!("agency_webhooks/{}", event.agency_id), e))?;
         let body = (self.fanout.event_body)(event);
         let message = OutboundMessage { id: event.id.as_str(), timestamp: now.timestamp(), body: &body };
         let sent = self.fanout.webhooks.send(&url, &message, &secrets.iter().collect::<Vec<_>>()).await;
@@ -133,21 +134,25 @@ impl SupplierJobs {
         Ok(())
     }
 
+    /// The mailer and the agency, when email is on and the agency has an address.
+    async fn inbox(&self, agency: &domain::AgencyId) -> Result<Option<(&Mailer, Agency)>, JobError> {
+        let Some(mailer) = &self.fanout.mailer else {
+            return Ok(None);
+        };
+        let agency = agencies::find(&self.db, agency).await?.filter(|a| a.email.is_some());
+        Ok(agency.map(|agency| (mailer, agency)))
+    }
+
     /// The event's email, once; on confirmation with the voucher attached.
     async fn email(&self, event: &AgencyEvent) -> Result<(), JobError> {
-        let Some(mailer) = &self.fanout.mailer else {
+        let Some((mailer, agency)) = self.inbox(&event.agency_id).await? else {
             return Ok(());
         };
-        let Some(agency) = agencies::find(&self.db, &event.agency_id).await? else {
-            return Ok(());
-        };
-        let Some(to) = agency.email.as_deref() else {
-            return Ok(());
-        };
+        let to = agency.email.as_deref().unwrap_or_default();
         let voucher = match event.event_type {
             AgencyEventType::Confirmed => {
                 let voucher = vouchers::issue(&self.db, &event.booking.id).await?;
-                let pdf = self.voucher_pdf(&event.booking, &voucher).await?;
+                let pdf = self.voucher_pdf(&event.booking, &voucher, &agency.name)?;
                 Some((format!("{}.pdf", voucher.number), pdf))
             }
             _ => None,
@@ -168,19 +173,14 @@ impl SupplierJobs {
     /// Tells the agency by email that its endpoint was disabled, and why — if it still is.
     #[tracing::instrument(skip_all, fields(agency.id = %job.agency_id))]
     pub async fn endpoint_disabled(&self, job: &EndpointDisabled) -> Result<(), JobError> {
-        let Some(mailer) = &self.fanout.mailer else {
-            return Ok(());
-        };
         let endpoint = agency_webhooks::find(&self.db, &job.agency_id).await?;
         let Some(reason) = endpoint.and_then(|e| e.disabled_reason) else {
             return Ok(());
         };
-        let Some(agency) = agencies::find(&self.db, &job.agency_id).await? else {
+        let Some((mailer, agency)) = self.inbox(&job.agency_id).await? else {
             return Ok(());
         };
-        let Some(to) = agency.email.as_deref() else {
-            return Ok(());
-        };
+        let to = agency.email.as_deref().unwrap_or_default();
         mailer.send_endpoint_disabled(to, &agency.name, &reason).await.map_err(JobError::Email)
     }
 }

@@ -56,9 +56,6 @@ pub enum JobError {
     Email(#[source] EmailError),
     #[error("the voucher could not be drawn")]
     Voucher(#[source] VoucherError),
-    /// A stored value bookhub wrote no longer parses.
-    #[error("stored row {row} does not parse: {cause}")]
-    Corrupt { row: String, cause: String },
 }
 
 impl JobError {
@@ -69,15 +66,12 @@ impl JobError {
             | JobError::SupplierNotConfigured(_)
             | JobError::Unmappable(_)
             | JobError::Voucher(_)
-            | JobError::Corrupt { .. } => true,
+            // A stored row that no longer parses stays so: retrying reads it again.
+            | JobError::Store(adapters::store::StoreError::Corrupt { .. }) => true,
             JobError::Crm(e) => !e.is_retryable(),
             JobError::Email(e) => !e.is_retryable(),
             _ => false,
         }
-    }
-
-    pub(crate) fn corrupt(row: String, cause: impl std::fmt::Display) -> Self {
-        JobError::Corrupt { row, cause: cause.to_string() }
     }
 
     /// Whether the job that failed with this on its `attempt`-th run is given up now.

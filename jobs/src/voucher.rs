@@ -27,13 +27,12 @@ impl SupplierJobs {
         Ok(())
     }
 
-    /// The voucher's PDF for `booking` as given.
-    pub async fn voucher_pdf(&self, booking: &Booking, voucher: &Voucher) -> Result<Vec<u8>, JobError> {
-        let agency_name = self.agency_name(&booking.agency_id).await?;
+    /// The voucher's PDF for `booking` as given, made out to `agency_name`.
+    pub fn voucher_pdf(&self, booking: &Booking, voucher: &Voucher, agency_name: &str) -> Result<Vec<u8>, JobError> {
         let verify_url = format!("{}/v1/vouchers/{}/verify", self.fanout.public_url, voucher.number);
         let document = VoucherDocument {
             number: &voucher.number,
-            agency_name: &agency_name,
+            agency_name,
             booking,
             verify_url: &verify_url,
             issued_on: voucher.issued_at.date_naive(),

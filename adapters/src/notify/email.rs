@@ -169,25 +169,26 @@ impl Mailer {
     /// otherwise hold the job for ever).
     #[tracing::instrument(skip_all, fields(booking.id = %email.booking.id, event.id = email.event_id, event.type = email.event_type))]
     pub async fn send(&self, email: &AgencyEmail<'_>) -> Result<(), EmailError> {
-        let message = compose(email, &self.from)?;
-        tokio::time::timeout(self.timeout, self.deliver(message))
-            .await
-            .map_err(|_| EmailError::Transient(format!("the SMTP exchange took longer than {:?}", self.timeout)))??;
+        self.deliver(compose(email, &self.from)?).await?;
         tracing::info!("agency email sent");
         Ok(())
     }
 
     /// Tells the agency at `to` that its webhook endpoint was disabled, and why.
     pub async fn send_endpoint_disabled(&self, to: &str, agency_name: &str, reason: &str) -> Result<(), EmailError> {
-        let message = compose_endpoint_disabled(to, agency_name, reason, &self.from)?;
-        tokio::time::timeout(self.timeout, self.deliver(message))
-            .await
-            .map_err(|_| EmailError::Transient(format!("the SMTP exchange took longer than {:?}", self.timeout)))??;
+        self.deliver(compose_endpoint_disabled(to, agency_name, reason, &self.from)?).await?;
         tracing::info!("endpoint-disabled email sent");
         Ok(())
     }
 
+    /// Sends `message` within the settings' `timeout` for the whole exchange.
     async fn deliver(&self, message: lettre::Message) -> Result<(), EmailError> {
+        tokio::time::timeout(self.timeout, self.transmit(message))
+            .await
+            .map_err(|_| EmailError::Transient(format!("the SMTP exchange took longer than {:?}", self.timeout)))?
+    }
+
+    async fn transmit(&self, message: lettre::Message) -> Result<(), EmailError> {
         match &self.transport {
             Sender::Smtp { transport, .. } => {
                 transport.send(message).await.map_err(EmailError::from_smtp)?;

@@ -4,7 +4,7 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use adapters::store::bookings::{self, Scope};
-use adapters::store::vouchers;
+use adapters::store::{agencies, vouchers};
 use chrono::NaiveDate;
 use domain::{BookingId, BookingStatus};
 use serde::Serialize;
@@ -34,7 +34,8 @@ pub async fn download(
     let id: BookingId = id.parse().map_err(|_| ApiError::NotFound("booking"))?;
     let booking = bookings::find(&state.db, &access.scope, &id).await?.ok_or(ApiError::NotFound("booking"))?;
     let voucher = vouchers::for_booking(&state.db, &booking.id).await?.ok_or(ApiError::NotFound("voucher"))?;
-    let pdf = state.jobs.voucher_pdf(&booking, &voucher).await.map_err(|e| ApiError::Internal(e.into()))?;
+    let agency = agencies::find(&state.db, &booking.agency_id).await?.map(|a| a.name).unwrap_or_default();
+    let pdf = state.jobs.voucher_pdf(&booking, &voucher, &agency).map_err(|e| ApiError::Internal(e.into()))?;
     Ok(HttpResponse::Ok()
         .content_type("application/pdf")
         .insert_header((header::CONTENT_DISPOSITION, format!("inline; filename=\"{}.pdf\"", voucher.number)))

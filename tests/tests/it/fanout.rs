@@ -356,6 +356,9 @@ async fn an_endpoint_answering_410_is_disabled_and_the_agency_is_told() {
         .collect();
     assert!(subjects.iter().any(|s| s.contains("disabled")), "{subjects:?}");
     assert_eq!(peers.agency_requests().await.len(), 1, "no retry after a 410");
+    let event = app.get_json(&key, "/v1/events").await["data"][0]["id"].as_str().unwrap().to_owned();
+    let log = app.get_json(&key, &format!("/v1/events/{event}/attempts")).await;
+    assert_eq!(log["delivery"], "failed", "nothing is scheduled after a 410: {log}");
 
     // Recovering re-enables it and sends the event again.
     peers.agency.reset().await;

@@ -22,13 +22,7 @@ use super::{AgencyEmail, EmailError};
 /// (text/plain, text/html) and, when there is a voucher, the PDF. Its `Message-ID` is
 /// `<{event_id}@bookhub>`, so a resent event is the same message to the receiver.
 pub fn compose(email: &AgencyEmail<'_>, from: &Mailbox) -> Result<Message, EmailError> {
-    let address: Address = email
-        .to
-        .trim()
-        .parse()
-        .map_err(|e: lettre::address::AddressError| EmailError::Address { field: "to", reason: e.to_string() })?;
-    let name = one_line(email.agency_name);
-    let to = Mailbox::new(Some(name.trim().to_owned()).filter(|n| !n.is_empty()), address);
+    let to = recipient(email.to, email.agency_name)?;
     let summary = Summary::of(email);
     let alternative = MultiPart::alternative_plain_html(summary.text(), summary.html());
     let mut body = MultiPart::mixed().multipart(alternative);
@@ -47,6 +41,16 @@ pub fn compose(email: &AgencyEmail<'_>, from: &Mailbox) -> Result<Message, Email
         .map_err(|e| EmailError::Permanent(format!("the message could not be built: {e}")))
 }
 
+/// The agency as a recipient: its address, named by the agency (on one line).
+fn recipient(to: &str, agency_name: &str) -> Result<Mailbox, EmailError> {
+    let address: Address = to
+        .trim()
+        .parse()
+        .map_err(|e: lettre::address::AddressError| EmailError::Address { field: "to", reason: e.to_string() })?;
+    let name = one_line(agency_name);
+    Ok(Mailbox::new(Some(name.trim().to_owned()).filter(|n| !n.is_empty()), address))
+}
+
 /// The notice that the agency's webhook endpoint was disabled: why, and how to turn it back on.
 /// Plain text; it names no booking.
 pub fn compose_endpoint_disabled(
@@ -55,12 +59,8 @@ pub fn compose_endpoint_disabled(
     reason: &str,
     from: &Mailbox,
 ) -> Result<Message, EmailError> {
-    let address: Address = to
-        .trim()
-        .parse()
-        .map_err(|e: lettre::address::AddressError| EmailError::Address { field: "to", reason: e.to_string() })?;
     let name = one_line(agency_name);
-    let to = Mailbox::new(Some(name.trim().to_owned()).filter(|n| !n.is_empty()), address);
+    let to = recipient(to, agency_name)?;
     let text = format!(
         "Hello {name},\n\n\
          bookhub stopped sending booking events to your webhook endpoint: {reason}.\n\n\
