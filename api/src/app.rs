@@ -72,6 +72,8 @@ pub struct Application {
     server: Server,
     db: Database,
     maintenance: JoinHandle<()>,
+    /// Drops cached code-mapping translators that another process's edit made stale.
+    mapping_refresh: JoinHandle<()>,
     workers: Option<Workers>,
     jobs: SupplierJobs,
     /// Reloads the CRM mapping when its file changes or on SIGHUP, while the app runs.
@@ -106,7 +108,8 @@ impl Application {
             hub_url,
         )
         .map_err(|(code, e)| anyhow::anyhow!("suppliers.{code}.{e}"))?;
-        let mappings = Mappings::new(db.orm().clone(), Duration::from_secs(10));
+        let mappings = Mappings::new(db.orm().clone());
+        let mapping_refresh = tokio::spawn(mappings.clone().watch(settings.mappings.refresh_interval));
         let (fanout, mapping_watch) = fanout(&settings, public_url)?;
         let jobs = SupplierJobs {
             db: db.clone(),
@@ -186,7 +189,7 @@ impl Application {
         }
         let server = server.listen(listener)?.run();
         tracing::info!(port, "bookhub listening");
-        Ok(Application { port, server, db, maintenance, workers, jobs, _mapping_watch: mapping_watch })
+        Ok(Application { port, server, db, maintenance, mapping_refresh, workers, jobs, _mapping_watch: mapping_watch })
     }
 
     pub fn port(&self) -> u16 {
@@ -214,6 +217,7 @@ impl Application {
         let result = self.server.await;
         signals.abort();
         self.maintenance.abort();
+        self.mapping_refresh.abort();
         if let Some(workers) = self.workers {
             workers.stop().await;
         }
@@ -239,7 +243,7 @@ fn refused_webhooks(settings: &Settings) -> anyhow::Result<RefusedDeliveries> {
 
 /// Gives each configured supplier its protocol's published code mappings, unless it has rows.
 pub async fn seed_code_mappings(settings: &Settings, db: &Database) -> anyhow::Result<()> {
-    let mappings = Mappings::new(db.orm().clone(), Duration::ZERO);
+    let mappings = Mappings::new(db.orm().clone());
     for (code, table) in &settings.enabled_suppliers() {
         let seeded = mappings
             .seed_if_empty(code, table.kind().as_str())

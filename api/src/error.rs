@@ -61,6 +61,11 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("the request body must be JSON (`Content-Type: application/json`)")]
     UnsupportedMediaType,
+    #[error("the request body must be CSV (`Content-Type: text/csv`)")]
+    NotCsv,
+    /// A CSV import refused as a whole, with every row's problem.
+    #[error("{0}; see `row_errors`; nothing was changed")]
+    CsvRejected(mappings::csv::CsvRejected),
     #[error("the request body is not valid JSON: {0}")]
     MalformedJson(String),
     /// The cause is logged, never answered.
@@ -96,7 +101,8 @@ impl ApiError {
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
             ApiError::IdempotencyKeyInFlight => "idempotency_key_in_flight",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::UnsupportedMediaType | ApiError::NotCsv => "unsupported_media_type",
+            ApiError::CsvRejected(_) => "invalid_csv",
             ApiError::MalformedJson(_) => "malformed_json",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
@@ -124,9 +130,24 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<ProblemFieldError>)]
     pub errors: Vec<FieldError>,
-    /// `true` when more rules were broken than `errors` lists (it stops at 50).
+    /// For a refused CSV import: each problem with its row (the header is row 1) and column.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<ProblemRowError>)]
+    pub row_errors: Vec<mappings::csv::RowError>,
+    /// `true` when more rules were broken than `errors` (or `row_errors`) lists.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+}
+
+/// A CSV row that broke a rule.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProblemRowError {
+    /// The row as a spreadsheet numbers it: the header is row 1.
+    pub row: u64,
+    /// The column's name; absent for a problem with the whole row.
+    pub column: Option<String>,
+    pub code: String,
+    pub reason: String,
 }
 
 /// A field that broke a rule.
@@ -145,9 +166,10 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Validation(_) | ApiError::IdempotencyKeyReused | ApiError::Unprocessable { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::Validation(_)
+            | ApiError::IdempotencyKeyReused
+            | ApiError::Unprocessable { .. }
+            | ApiError::CsvRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest { .. } | ApiError::MissingIdempotencyKey | ApiError::MalformedJson(_) => {
                 StatusCode::BAD_REQUEST
             }
@@ -155,7 +177,7 @@ impl ResponseError for ApiError {
                 StatusCode::CONFLICT
             }
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType | ApiError::NotCsv => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } | ApiError::AuthRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -170,7 +192,12 @@ impl ResponseError for ApiError {
         let (errors, truncated) = match self {
             ApiError::Validation(e) => (e.errors.clone(), e.truncated),
             ApiError::BadRequest { errors, .. } => (errors.clone(), false),
+            ApiError::CsvRejected(e) => (Vec::new(), e.truncated),
             _ => (Vec::new(), false),
+        };
+        let row_errors = match self {
+            ApiError::CsvRejected(e) => e.errors.clone(),
+            _ => Vec::new(),
         };
         let problem = Problem {
             type_: format!("urn:bookhub:problem:{}", self.code()),
@@ -179,6 +206,7 @@ impl ResponseError for ApiError {
             detail: self.to_string(),
             code: self.code().to_owned(),
             errors,
+            row_errors,
             truncated,
         };
         let mut response = HttpResponse::build(status);

@@ -1,5 +1,5 @@
 //! The `bookhub` binary: `serve` (the default way to run it), `migrate`, `agency create`,
-//! `key create|list|revoke|rotate` and `openapi`.
+//! `key create|list|revoke|rotate`, `mappings import` and `openapi`.
 
 use std::process::ExitCode;
 
@@ -7,10 +7,13 @@ use adapters::store::api_keys::{self, ApiKeyRecord, NewKey, Role};
 use adapters::store::{Database, agencies};
 use anyhow::{Context, bail};
 use bookhub_api::auth::{issue, issue_key, rotate};
+use bookhub_api::error::ApiError;
+use bookhub_api::routes::mapping_files::import_csv;
 use bookhub_api::{Application, Settings};
 use clap::{Parser, Subcommand};
 use domain::validation::EmailAddress;
-use domain::{AgencyId, ApiKeyId};
+use domain::{AgencyId, ApiKeyId, SupplierCode};
+use mappings::{Actor, CodeKind, Mappings, Table, Via};
 use serde_json::json;
 use tracing_subscriber::EnvFilter;
 
@@ -38,6 +41,27 @@ enum Command {
     Key {
         #[command(subcommand)]
         command: KeyCommand,
+    },
+    /// Manage the code-mapping tables.
+    Mappings {
+        #[command(subcommand)]
+        command: MappingsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MappingsCommand {
+    /// Replace a table with a CSV file, all or nothing (as `PUT /v1/mappings/{S}/{K}.csv`);
+    /// prints what it added, changed and removed, or each bad row.
+    Import {
+        #[arg(long)]
+        supplier: SupplierCode,
+        #[arg(long, value_parser = |s: &str| s.parse::<CodeKind>())]
+        kind: CodeKind,
+        /// Report what would change and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        file: std::path::PathBuf,
     },
 }
 
@@ -148,6 +172,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!("{}", json!({"agency_id": agency.id, "api_key": api_key}));
         }
         Command::Key { command } => key_command(&db, command).await?,
+        Command::Mappings { command } => mappings_command(&settings, &db, command).await?,
     }
     db.close().await;
     Ok(())
@@ -198,6 +223,35 @@ async fn key_command(db: &Database, command: KeyCommand) -> anyhow::Result<()> {
             let (api_key, record) = rotate(db, &old, grace).await.with_context(|| format!("rotating key {id}"))?;
             println!("{}", json!({"api_key": api_key, "id": record.id}));
         }
+    }
+    Ok(())
+}
+
+async fn mappings_command(settings: &Settings, db: &Database, command: MappingsCommand) -> anyhow::Result<()> {
+    let MappingsCommand::Import { supplier, kind, dry_run, file } = command;
+    if !settings.suppliers.contains_key(&supplier) {
+        bail!("no supplier {supplier} is configured");
+    }
+    let csv = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+    let mappings = Mappings::new(db.orm().clone());
+    let table = Table { supplier, kind };
+    let actor = Actor { key_id: None, label: Some("cli".into()), via: Via::CliCsv };
+    let report = import_csv(&mappings, db, &table, &csv, &actor, dry_run).await;
+    match report {
+        Ok(report) => println!("{}", serde_json::to_string_pretty(&report)?),
+        Err(ApiError::CsvRejected(rejected)) => {
+            for e in &rejected.errors {
+                eprintln!(
+                    "row {}{}: {} ({})",
+                    e.row,
+                    e.column.as_ref().map(|c| format!(", {c}")).unwrap_or_default(),
+                    e.reason,
+                    e.code
+                );
+            }
+            bail!("{rejected}; nothing was changed");
+        }
+        Err(e) => return Err(anyhow::Error::new(e)),
     }
     Ok(())
 }

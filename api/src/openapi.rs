@@ -12,9 +12,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, schema};
 use utoipa::{Modify, OpenApi};
 
-use crate::error::{PROBLEM_JSON, Problem, ProblemFieldError};
+use crate::error::{PROBLEM_JSON, Problem, ProblemFieldError, ProblemRowError};
 use crate::routes::{
-    agency_webhook, bookings, crm, events, health, jobs, keys, mappings, suppliers, vouchers, webhook_events, webhooks,
+    agency_webhook, bookings, crm, events, health, jobs, keys, mapping_files, mappings, suppliers, vouchers,
+    webhook_events, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -24,7 +25,9 @@ use crate::routes::{
         bookings::create, bookings::list, bookings::get, bookings::cancel,
         suppliers::list, suppliers::health, webhooks::receive,
         webhook_events::list, webhook_events::get, webhook_events::replay,
-        mappings::put, jobs::list, jobs::retry,
+        mappings::tables, mappings::rows, mappings::get, mappings::put, mappings::delete,
+        mapping_files::export, mapping_files::import, mapping_files::audit, mapping_files::unmapped,
+        jobs::list, jobs::retry,
         health::healthz, health::readyz,
         keys::list, keys::create, keys::revoke, keys::rotate_self,
         events::list, events::attempts, events::resend,
@@ -33,7 +36,7 @@ use crate::routes::{
         vouchers::download, vouchers::verify, crm::mapping,
     ),
     // Schemas only query parameters name are not collected from the paths.
-    components(schemas(Problem, ProblemFieldError, jobs::JobListStatus, webhook_events::WebhookEventStatus, bookings::BookingStatusCode, events::EventTypeCode)),
+    components(schemas(Problem, ProblemFieldError, ProblemRowError, jobs::JobListStatus, webhook_events::WebhookEventStatus, bookings::BookingStatusCode, events::EventTypeCode)),
     modifiers(&BearerAuth, &SharedResponses),
     tags(
         (name = "bookings", description = "Agencies' bookings"),

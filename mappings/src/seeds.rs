@@ -1,79 +1,39 @@
-//! Each protocol's published codes (from its partner document) and what they mean in
-//! bookhub's codes: the rows a newly configured supplier starts with. Staff own them after.
+//! The rows a newly configured supplier starts with: each protocol's published codes (from its
+//! partner document) and what they mean in bookhub's codes, as CSV files under
+//! `mappings/seeds/<protocol>/<kind>.csv`, built into the binary. Staff own the rows after; the
+//! same files load with `bookhub mappings import`.
 
-use crate::CodeKind::{self, Board, RoomType, Status};
+use crate::CodeKind;
+use crate::table::Entry;
 
-type Row = (CodeKind, &'static str, &'static str);
+/// The seed CSV of a protocol's table, if it ships one.
+pub fn csv(protocol: &str, kind: CodeKind) -> Option<&'static str> {
+    let file = match (protocol, kind) {
+        ("jsonrest", CodeKind::RoomType) => include_str!("../seeds/jsonrest/room_type.csv"),
+        ("jsonrest", CodeKind::Board) => include_str!("../seeds/jsonrest/board.csv"),
+        ("jsonrest", CodeKind::Status) => include_str!("../seeds/jsonrest/status.csv"),
+        ("ota", CodeKind::RoomType) => include_str!("../seeds/ota/room_type.csv"),
+        ("ota", CodeKind::Board) => include_str!("../seeds/ota/board.csv"),
+        ("ota", CodeKind::Status) => include_str!("../seeds/ota/status.csv"),
+        // The sandbox uses bookhub's own room and board codes and jsonrest's status codes.
+        ("sandbox", CodeKind::RoomType) => include_str!("../seeds/sandbox/room_type.csv"),
+        ("sandbox", CodeKind::Board) => include_str!("../seeds/sandbox/board.csv"),
+        ("sandbox", CodeKind::Status) => include_str!("../seeds/sandbox/status.csv"),
+        _ => return None,
+    };
+    Some(file)
+}
 
-const JSONREST: &[Row] = &[
-    (RoomType, "SGL.ST", "SGL"),
-    (RoomType, "DBL.ST", "DBL"),
-    (RoomType, "TWN.ST", "TWN"),
-    (RoomType, "DBL.SU", "DBL_SUP"),
-    (RoomType, "TPL.ST", "TPL"),
-    (RoomType, "FAM.ST", "FAM"),
-    (RoomType, "JSU.ST", "JSU"),
-    (Board, "RO", "RO"),
-    (Board, "BB", "BB"),
-    (Board, "HB", "HB"),
-    (Board, "FB", "FB"),
-    (Board, "AI", "AI"),
-    (Status, "PND", "pending"),
-    (Status, "CNF", "confirmed"),
-    (Status, "CXL", "cancelled"),
-    (Status, "REJ", "rejected"),
-];
-
-const OTA: &[Row] = &[
-    (RoomType, "SNG", "SGL"),
-    (RoomType, "DBS", "DBL"),
-    (RoomType, "TWS", "TWN"),
-    (RoomType, "DBX", "DBL_SUP"),
-    (RoomType, "TRP", "TPL"),
-    (RoomType, "FAM", "FAM"),
-    (RoomType, "JRS", "JSU"),
-    // OTA meal plan type list (MPT).
-    (Board, "14", "RO"),
-    (Board, "3", "BB"),
-    (Board, "12", "HB"),
-    (Board, "10", "FB"),
-    (Board, "1", "AI"),
-    (Status, "Pending", "pending"),
-    (Status, "Reserved", "confirmed"),
-    // A modified reservation is still a live, confirmed one.
-    (Status, "Modified", "confirmed"),
-    (Status, "Cancelled", "cancelled"),
-    (Status, "Rejected", "rejected"),
-];
-
-/// The sandbox uses bookhub's own room and board codes and jsonrest's status codes.
-const SANDBOX: &[Row] = &[
-    (RoomType, "SGL", "SGL"),
-    (RoomType, "DBL", "DBL"),
-    (RoomType, "TWN", "TWN"),
-    (RoomType, "DBL_SUP", "DBL_SUP"),
-    (RoomType, "TPL", "TPL"),
-    (RoomType, "FAM", "FAM"),
-    (RoomType, "JSU", "JSU"),
-    (Board, "RO", "RO"),
-    (Board, "BB", "BB"),
-    (Board, "HB", "HB"),
-    (Board, "FB", "FB"),
-    (Board, "AI", "AI"),
-    (Status, "PND", "pending"),
-    (Status, "CNF", "confirmed"),
-    (Status, "CXL", "cancelled"),
-    (Status, "REJ", "rejected"),
-];
-
-/// The starting rows for a protocol (`jsonrest`, `ota`, `sandbox`); none for an unknown one.
-pub fn for_protocol(protocol: &str) -> &'static [Row] {
-    match protocol {
-        "jsonrest" => JSONREST,
-        "ota" => OTA,
-        "sandbox" => SANDBOX,
-        _ => &[],
-    }
+/// A protocol's seed tables (`jsonrest`, `ota`, `sandbox`); none for an unknown one.
+pub fn for_protocol(protocol: &str) -> Vec<(CodeKind, Vec<Entry>)> {
+    CodeKind::ALL
+        .iter()
+        .filter_map(|&kind| {
+            let file = csv(protocol, kind)?;
+            let entries = crate::csv::parse(kind, file.as_bytes()).expect("the seed files parse (tested)");
+            Some((kind, entries))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -81,23 +41,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_seed_names_a_bookhub_code_and_covers_every_one() {
+    fn every_seed_parses_and_covers_every_bookhub_code() {
         for protocol in ["jsonrest", "ota", "sandbox"] {
-            let rows = for_protocol(protocol);
-            for (kind, _, code) in rows {
-                let valid = match kind {
-                    RoomType => code.parse::<domain::RoomType>().is_ok(),
-                    Board => code.parse::<domain::Board>().is_ok(),
-                    Status => code.parse::<domain::BookingStatus>().is_ok(),
-                };
-                assert!(valid, "{protocol}: {code} is not a bookhub {kind:?} code");
-            }
+            let tables = for_protocol(protocol);
+            assert_eq!(tables.len(), 3, "{protocol}");
+            let codes = |kind: CodeKind| -> Vec<String> {
+                tables
+                    .iter()
+                    .filter(|(k, _)| *k == kind)
+                    .flat_map(|(_, e)| e.iter().map(|e| e.bookhub_code.clone()))
+                    .collect()
+            };
             for room in domain::RoomType::ALL {
-                assert!(rows.iter().any(|(k, _, c)| *k == RoomType && *c == room.as_str()), "{protocol}: {room}");
+                assert!(codes(CodeKind::RoomType).contains(&room.as_str().to_owned()), "{protocol}: {room}");
             }
             for board in domain::Board::ALL {
-                assert!(rows.iter().any(|(k, _, c)| *k == Board && *c == board.as_str()), "{protocol}: {board}");
+                assert!(codes(CodeKind::Board).contains(&board.as_str().to_owned()), "{protocol}: {board}");
+            }
+            for status in ["pending", "confirmed", "cancelled", "rejected"] {
+                assert!(codes(CodeKind::Status).contains(&status.to_owned()), "{protocol}: {status}");
             }
         }
+        assert!(for_protocol("carrier-pigeon").is_empty());
     }
 }

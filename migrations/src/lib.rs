@@ -10,6 +10,7 @@ mod m20261123_000003_webhook_events;
 mod m20261202_000010_webhook_hardening;
 mod m20261202_000020_key_lifecycle;
 mod m20261203_000030_fanout;
+mod m20261204_000040_mapping_tables;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_webhook_hardening::Migration),
             Box::new(m20261202_000020_key_lifecycle::Migration),
             Box::new(m20261203_000030_fanout::Migration),
+            Box::new(m20261204_000040_mapping_tables::Migration),
         ]
     }
 }

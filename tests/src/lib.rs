@@ -118,7 +118,7 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        assert_eq!(answer.status(), 200, "PUT /v1/mappings/{mapping}");
+        assert!([200, 201].contains(&answer.status().as_u16()), "PUT /v1/mappings/{mapping}: {}", answer.status());
         answer.json().await.unwrap()
     }
 

@@ -363,6 +363,55 @@ pub async fn count_needing_mapping(db: &Database, supplier: &SupplierCode) -> Re
         .await?)
 }
 
+/// A code that messages wait for: how many and since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnmappedCode {
+    pub supplier: String,
+    pub kind: String,
+    pub code: String,
+    /// Messages waiting that name it.
+    pub waiting: u64,
+    pub oldest_received_at: DateTime<Utc>,
+    pub oldest_event: WebhookEventId,
+}
+
+/// Every code that `needs_mapping` messages name, per supplier and kind, in that order. Reads
+/// three small columns of the waiting rows, never their bodies.
+pub async fn unmapped_codes(db: &Database) -> Result<Vec<UnmappedCode>, StoreError> {
+    use webhook_event::Column as C;
+    let rows: Vec<(String, String, Option<serde_json::Value>, DateTime<Utc>)> = webhook_event::Entity::find()
+        .select_only()
+        .columns([C::Id, C::Supplier, C::MissingCodes, C::ReceivedAt])
+        .filter(C::Status.eq(EventStatus::NeedsMapping.as_str()))
+        .into_tuple()
+        .all(db.orm())
+        .await?;
+    let mut codes: BTreeMap<(String, String, String), UnmappedCode> = BTreeMap::new();
+    for (id, supplier, missing, received_at) in rows {
+        let event: WebhookEventId = id.parse().stored(&|| format!("webhook_events/{id}"))?;
+        let missing = missing.as_ref().and_then(|m| m.as_array()).into_iter().flatten();
+        for pair in missing {
+            let field = |name: &str| pair.get(name).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+            let (kind, code) = (field("kind"), field("code"));
+            let key = (supplier.clone(), kind.clone(), code.clone());
+            let entry = codes.entry(key).or_insert_with(|| UnmappedCode {
+                supplier: supplier.clone(),
+                kind,
+                code,
+                waiting: 0,
+                oldest_received_at: received_at,
+                oldest_event: event.clone(),
+            });
+            entry.waiting += 1;
+            if received_at < entry.oldest_received_at {
+                entry.oldest_received_at = received_at;
+                entry.oldest_event = event.clone();
+            }
+        }
+    }
+    Ok(codes.into_values().collect())
+}
+
 /// Filters for the staff listing.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {

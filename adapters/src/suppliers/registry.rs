@@ -234,6 +234,11 @@ impl Suppliers {
         self.adapters.contains_key(code)
     }
 
+    /// Every configured supplier's code, in code order.
+    pub fn codes(&self) -> impl Iterator<Item = &SupplierCode> {
+        self.adapters.keys()
+    }
+
     /// Every supplier's code, protocol and health.
     pub fn health(&self) -> Vec<(SupplierCode, SupplierKind, SupplierHealth)> {
         self.adapters.iter().map(|(code, (kind, a))| (code.clone(), *kind, a.health())).collect()

@@ -45,6 +45,7 @@ pub struct Settings {
     pub suppliers: BTreeMap<SupplierCode, SupplierSettings>,
     pub jobs: JobSettings,
     pub webhooks: WebhookSettings,
+    pub mappings: MappingSettings,
     /// The CRM's records API; absent: no CRM, and CRM jobs finish at once.
     pub crm: Option<CrmSettings>,
     /// Agency emails over SMTP (off by default).
@@ -159,6 +160,26 @@ impl JobSettings {
 }
 
 /// Inbound supplier webhooks.
+/// The mapping tables' cache.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingSettings {
+    /// How often this process checks whether another one changed a mapping table: the longest
+    /// a change made elsewhere takes to be used here.
+    #[serde(with = "humantime_serde")]
+    pub refresh_interval: Duration,
+}
+
+impl MappingSettings {
+    fn validate(&self) -> Result<(), SettingError> {
+        in_duration_range(
+            "refresh_interval",
+            self.refresh_interval,
+            Duration::from_millis(50)..=Duration::from_secs(60),
+        )
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSettings {
@@ -241,6 +262,7 @@ impl Default for Settings {
                 refused_per_supplier_per_minute: 60,
                 refused_per_supplier_burst: 30,
             },
+            mappings: MappingSettings { refresh_interval: Duration::from_secs(1) },
             crm: None,
             email: EmailSettings::default(),
             agency_webhooks: AgencyWebhookSettings::default(),
@@ -353,6 +375,7 @@ impl Settings {
         self.rate_limit.validate().map_err(ConfigError::in_section("rate_limit"))?;
         self.jobs.validate().map_err(ConfigError::in_section("jobs"))?;
         self.webhooks.validate().map_err(ConfigError::in_section("webhooks"))?;
+        self.mappings.validate().map_err(ConfigError::in_section("mappings"))?;
         if let Some(crm) = &self.crm {
             crm.validate().map_err(ConfigError::in_section("crm"))?;
         }

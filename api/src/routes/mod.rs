@@ -15,6 +15,7 @@ pub mod events;
 pub mod health;
 pub mod jobs;
 pub mod keys;
+pub mod mapping_files;
 pub mod mappings;
 pub mod suppliers;
 pub mod vouchers;
@@ -27,6 +28,7 @@ pub enum Method {
     Get,
     Post,
     Put,
+    Delete,
 }
 
 impl Method {
@@ -35,6 +37,7 @@ impl Method {
             Method::Get => "GET",
             Method::Post => "POST",
             Method::Put => "PUT",
+            Method::Delete => "DELETE",
         }
     }
 
@@ -43,6 +46,7 @@ impl Method {
             Method::Get => actix_web::http::Method::GET,
             Method::Post => actix_web::http::Method::POST,
             Method::Put => actix_web::http::Method::PUT,
+            Method::Delete => actix_web::http::Method::DELETE,
         }
     }
 }
@@ -65,6 +69,7 @@ pub fn endpoints() -> impl Iterator<Item = &'static Endpoint> {
         webhooks::ROUTES,
         webhook_events::ROUTES,
         jobs::ROUTES,
+        mapping_files::ROUTES,
         mappings::ROUTES,
         keys::ROUTES,
         events::ROUTES,

@@ -7,6 +7,7 @@ mod hardening;
 mod idempotency;
 mod keys;
 mod late_confirmation;
+mod mappings;
 mod migrations;
 mod openapi_walk;
 mod problems;

@@ -22,7 +22,7 @@ fn ota_secret() -> String {
 }
 
 /// bookhub on the simulator, whose jsonrest supplier is down: only webhooks move bookings.
-async fn start() -> (SupplierSim, TestApp) {
+pub(crate) async fn start() -> (SupplierSim, TestApp) {
     start_with(|_| {}).await
 }
 
@@ -45,7 +45,7 @@ async fn drained(app: &TestApp, staff: &str, event_id: &str) -> Value {
     rows.iter().find(done).cloned().unwrap_or_else(|| panic!("{event_id} not processed: {rows:?}"))
 }
 
-fn event(id: &str, kind: &str, booking: &str, status: &str) -> String {
+pub(crate) fn event(id: &str, kind: &str, booking: &str, status: &str) -> String {
     json!({"id": id, "type": kind, "occurred_at": "2027-01-10T12:00:00Z",
         "data": {"reference": "JR-000777", "client_reference": booking, "status": status,
                  "rooms": [{"room_type_code": "DBL.ST", "board_code": "BB"}]}})
@@ -72,11 +72,11 @@ async fn post(app: &TestApp, supplier: &str, headers: &[(&'static str, String)],
 }
 
 /// Delivers a correctly signed jsonrest event.
-async fn deliver(app: &TestApp, id: &str, body: &str) -> reqwest::Response {
+pub(crate) async fn deliver(app: &TestApp, id: &str, body: &str) -> reqwest::Response {
     post(app, "jsonrest", &standard_headers(&jsonrest_secret(), id, now(), body), body).await
 }
 
-async fn pending_booking(app: &TestApp, key: &str) -> String {
+pub(crate) async fn pending_booking(app: &TestApp, key: &str) -> String {
     let mut body = booking_body();
     body["supplier"] = json!("jsonrest");
     app.booked(key, &body).await["id"].as_str().unwrap().to_owned()
@@ -87,7 +87,7 @@ async fn log(app: &TestApp, staff: &str, query: &str) -> Vec<Value> {
 }
 
 /// Waits until the log holds a row for `event_id` that processing has finished with.
-async fn processed(app: &TestApp, staff: &str, event_id: &str) -> Value {
+pub(crate) async fn processed(app: &TestApp, staff: &str, event_id: &str) -> Value {
     eventually(SETTLE, || async {
         let rows = log(app, staff, "").await;
         let done = |r: &&Value| r["event_id"] == event_id && r["status"] != "queued" && r["status"] != "duplicate";

@@ -1,4 +1,4 @@
-//! The `code_mappings` table.
+//! The `code_mappings` table: one row per supplier code.
 
 use sea_orm::entity::prelude::*;
 
@@ -12,7 +12,12 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub supplier_code: String,
     pub bookhub_code: String,
+    pub description: String,
+    pub active: bool,
+    pub outbound: bool,
     pub updated_at: DateTimeUtc,
+    pub updated_by_key: Option<String>,
+    pub updated_by_label: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
