@@ -54,8 +54,19 @@ pub async fn export(
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ImportParams {
     /// `true`: report what the import would add, change and remove, and write nothing.
-    #[serde(default)]
-    pub dry_run: bool,
+    /// Absent, empty or `false`: import.
+    #[param(value_type = Option<bool>)]
+    pub dry_run: Option<String>,
+}
+
+impl ImportParams {
+    fn dry_run(&self) -> Result<bool, ApiError> {
+        match given(&self.dry_run) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err(ApiError::bad_request("invalid_dry_run", "dry_run must be `true` or `false`")),
+        }
+    }
 }
 
 /// What an import did (or, in a dry run, would do).
@@ -117,6 +128,7 @@ impl ImportReport {
 #[utoipa::path(put, path = "/v1/mappings/{supplier}/{kind}.csv", tag = "mappings", params(TablePath, ImportParams),
     request_body(content = String, content_type = "text/csv"),
     responses(
+        (status = 400, description = "`dry_run` is not `true` or `false`", body = Problem, content_type = "application/problem+json"),
         (status = 200, body = ImportReport),
         (status = 404, description = "Unknown supplier or kind", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The outbound direction would be ambiguous", body = Problem, content_type = "application/problem+json"),
@@ -137,8 +149,8 @@ pub async fn import(
     if !is_csv(&request) {
         return Err(ApiError::NotCsv);
     }
-    let report =
-        import_csv(&state.mappings, &state.db, &table, &body.0, &actor(&caller, Via::ApiCsv), params.dry_run).await?;
+    let dry_run = params.dry_run()?;
+    let report = import_csv(&state.mappings, &state.db, &table, &body.0, &actor(&caller, Via::ApiCsv), dry_run).await?;
     Ok(HttpResponse::Ok().json(report))
 }
 

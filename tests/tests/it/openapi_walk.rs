@@ -504,6 +504,11 @@ async fn every_documented_operation_answers_as_documented() {
             base = base.json(&json!({"role": "staff", "label": "the walk", "expires_in": "90d"}));
         } else if method == "put" && template.ends_with("/webhook") {
             base = base.json(&json!({"url": null}));
+        } else if method == "put" && template.ends_with(".csv") {
+            // The seeded table and the row the walk's `PUT …/X1` writes: the same table whatever
+            // the order the operations run in.
+            let csv = format!("{}X1,DBL,,true,false\n", include_str!("../../../mappings/seeds/sandbox/room_type.csv"));
+            base.body = Some(("text/csv".into(), csv.into_bytes()));
         } else if method == "put" {
             base = base.json(&json!({"bookhub_code": "DBL"}));
         } else if template.ends_with("/recover") {
@@ -596,7 +601,12 @@ async fn every_documented_operation_answers_as_documented() {
             let mut malformed = fresh_key(base.with("malformed JSON"));
             malformed.body = Some(("application/json".into(), b"{\"supplier\":".to_vec()));
             // A webhook's signature is checked before its body is read as JSON.
-            cases.push(if template.starts_with("/v1/webhooks") { malformed } else { malformed.expect(400) });
+            // A CSV import refuses any JSON body as the wrong media type.
+            cases.push(match template.as_str() {
+                t if t.starts_with("/v1/webhooks") => malformed,
+                t if t.ends_with(".csv") => malformed.expect(415),
+                _ => malformed.expect(400),
+            });
             let mut huge = fresh_key(base.with("body past the limit"));
             huge.body = Some(("application/json".into(), vec![b' '; 33 * 1024]));
             cases.push(huge.expect(413));
