@@ -244,6 +244,25 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<mappings::MappingError> for ApiError {
+    fn from(e: mappings::MappingError) -> Self {
+        match e {
+            // Through the store's rule: an unreachable database is 503, anything else 500.
+            mappings::MappingError::Db(e) => StoreError::Orm(e).into(),
+            e @ mappings::MappingError::Corrupt { .. } => ApiError::Internal(e.into()),
+        }
+    }
+}
+
+impl From<mappings::EditError> for ApiError {
+    fn from(e: mappings::EditError) -> Self {
+        match e {
+            mappings::EditError::Conflict(_) => ApiError::Conflict { code: "outbound_conflict", detail: e.to_string() },
+            mappings::EditError::Store(e) => e.into(),
+        }
+    }
+}
+
 /// `default_service` for a resource: answers 405 naming the methods it does take.
 pub fn method_not_allowed(allow: &'static str) -> actix_web::Route {
     actix_web::web::route().to(move || async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allow)) })

@@ -42,7 +42,7 @@ pub async fn export(
     path: web::Path<TablePath>,
 ) -> Result<HttpResponse, ApiError> {
     let table = table(&state, &path.supplier, &path.kind)?;
-    let rows = state.mappings.rows(&table).await.map_err(|e| ApiError::Internal(e.into()))?;
+    let rows = state.mappings.rows(&table).await?;
     let csv = mappings::csv::export(rows.iter().map(|r| (r.supplier_code.as_str(), &r.mapping)));
     let filename = format!("attachment; filename=\"{}-{}.csv\"", table.supplier, table.kind);
     Ok(HttpResponse::Ok()
@@ -233,7 +233,7 @@ pub async fn audit(
     let table = table(&state, &path.supplier, &path.kind)?;
     let limit = pagination::limit(params.limit)?;
     let before: Option<i64> = given(&params.cursor).map(pagination::decode_cursor).transpose()?;
-    let mut rows = state.mappings.audit(&table, before, limit + 1).await.map_err(|e| ApiError::Internal(e.into()))?;
+    let mut rows = state.mappings.audit(&table, before, limit + 1).await?;
     let next_cursor = adapters::store::next_page(&mut rows, limit, |e| pagination::encode_cursor(&e.id.to_string()));
     Ok(HttpResponse::Ok().json(Page { data: rows.into_iter().map(AuditView::from).collect(), next_cursor }))
 }

@@ -7,8 +7,8 @@ use adapters::store::{Database, queue, webhooks};
 use chrono::{DateTime, Utc};
 use domain::{SupplierCode, Violations};
 use jobs::RequeueWaiting;
-use mappings::table::{self, Changed, RawEntry};
-use mappings::{Actor, CodeKind, Edit, EditError, Entry, Mapping, MappingRow, Mappings, Plan, Table, Via};
+use mappings::table::{Changed, RawEntry};
+use mappings::{Actor, CodeKind, Edit, Entry, Mapping, MappingRow, Mappings, Plan, Table, Via};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -45,10 +45,7 @@ pub async fn apply(
     actor: &Actor,
     dry_run: bool,
 ) -> Result<(Plan, u64), ApiError> {
-    let plan = mappings.edit(table, edit, actor, dry_run).await.map_err(|e| match e {
-        EditError::Conflict(_) => ApiError::Conflict { code: "outbound_conflict", detail: e.to_string() },
-        EditError::Store(e) => ApiError::Internal(e.into()),
-    })?;
+    let plan = mappings.edit(table, edit, actor, dry_run).await?;
     if dry_run || !plan.maps_more() {
         return Ok((plan, 0));
     }
@@ -122,7 +119,7 @@ pub struct TableList {
     responses((status = 200, body = TableList)),
     security(("api_key" = [])))]
 pub async fn tables(state: web::Data<AppState>, _caller: StaffCaller) -> Result<HttpResponse, ApiError> {
-    let counts = state.mappings.counts().await.map_err(|e| ApiError::Internal(e.into()))?;
+    let counts = state.mappings.counts().await?;
     let unmapped = webhooks::unmapped_codes(&state.db).await?;
     let mut data = Vec::new();
     for supplier in state.suppliers.codes() {
@@ -160,7 +157,7 @@ pub async fn rows(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let table = table(&state, &path.0, &path.1)?;
-    let rows = state.mappings.rows(&table).await.map_err(|e| ApiError::Internal(e.into()))?;
+    let rows = state.mappings.rows(&table).await?;
     Ok(HttpResponse::Ok().json(RowList { data: rows.iter().map(MappingView::from).collect() }))
 }
 
@@ -178,7 +175,7 @@ pub async fn get(
     path: web::Path<RowPath>,
 ) -> Result<HttpResponse, ApiError> {
     let table = table(&state, &path.supplier, &path.kind)?;
-    let row = state.mappings.row(&table, &path.supplier_code).await.map_err(|e| ApiError::Internal(e.into()))?;
+    let row = state.mappings.row(&table, &path.supplier_code).await?;
     Ok(HttpResponse::Ok().json(MappingView::from(&row.ok_or(ApiError::NotFound("mapping"))?)))
 }
 
@@ -255,7 +252,7 @@ pub async fn put(
     let (plan, requeued_events) =
         apply(&state.mappings, &state.db, &table, Edit::Put(entry), &actor(&caller, Via::Api), false).await?;
     let created = plan.added.iter().any(|(code, _)| *code == path.supplier_code);
-    let row = state.mappings.row(&table, &path.supplier_code).await.map_err(|e| ApiError::Internal(e.into()))?;
+    let row = state.mappings.row(&table, &path.supplier_code).await?;
     let row = row.ok_or(ApiError::ConcurrentUpdate { resource: "mapping" })?;
     let also_changed = others(&plan, &path.supplier_code);
     let written = MappingWritten { mapping: MappingView::from(&row), also_changed, requeued_events };
@@ -311,8 +308,6 @@ pub async fn delete(
     path: web::Path<RowPath>,
 ) -> Result<HttpResponse, ApiError> {
     let table = table(&state, &path.supplier, &path.kind)?;
-    let mut v = Violations::default();
-    table::parse_supplier_code(&path.supplier_code, &mut v).ok_or(ApiError::NotFound("mapping"))?;
     let edit = Edit::Delete(path.supplier_code.clone());
     let (plan, _) = apply(&state.mappings, &state.db, &table, edit, &actor(&caller, Via::Api), false).await?;
     let (_, deleted) =
