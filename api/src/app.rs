@@ -64,6 +64,8 @@ pub struct AppState {
     pub jobs: SupplierJobs,
     /// How long a completed request's response is kept for replay.
     pub idempotency_ttl: chrono::Duration,
+    /// How long an admin UI sign-in lasts.
+    pub admin_session_ttl: chrono::Duration,
 }
 
 /// A running bookhub: the HTTP server and its background tasks.
@@ -154,6 +156,7 @@ impl Application {
             mappings,
             jobs: jobs.clone(),
             idempotency_ttl: chrono::Duration::from_std(settings.idempotency.ttl).context("idempotency.ttl")?,
+            admin_session_ttl: chrono::Duration::from_std(settings.admin.session_ttl).context("admin.session_ttl")?,
         });
         let maintenance = tokio::spawn(purge_expired_records(
             db.clone(),
@@ -172,6 +175,7 @@ impl Application {
                     .app_data(path_config())
                     .wrap(from_fn(request_id))
                     .configure(routes::register)
+                    .configure(crate::admin::register)
                     .service(web::resource("/docs").to(|| async {
                         HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish()
                     }))
@@ -288,6 +292,9 @@ async fn purge_expired_records(db: Database, every: Duration, webhook_retention:
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "old webhook log rows purged"),
             Err(e) => tracing::warn!(error = %e, "purging the webhook log failed"),
+        }
+        if let Err(e) = adapters::store::admin_sessions::purge_expired(&db, now).await {
+            tracing::warn!(error = %e, "purging expired admin sessions failed");
         }
     }
 }

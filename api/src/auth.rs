@@ -247,7 +247,11 @@ impl FromRequest for Caller {
 }
 
 /// The live (not revoked) key behind `key`, cheapest source first (see the module docs).
-async fn authenticate(state: &crate::app::AppState, key: &str, address: IpAddr) -> Result<ApiKeyRecord, ApiError> {
+pub(crate) async fn authenticate(
+    state: &crate::app::AppState,
+    key: &str,
+    address: IpAddr,
+) -> Result<ApiKeyRecord, ApiError> {
     let hash = hash_key(key);
     let found = match state.keys.cached(&hash) {
         Some(record) => Some(record),

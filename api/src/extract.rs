@@ -88,7 +88,7 @@ impl FromRequest for RawBody {
 
 /// Reads the whole body, refusing one larger than `BodyLimit` (or `max`, when smaller) as soon
 /// as that is known.
-fn read_limited(
+pub(crate) fn read_limited(
     req: &HttpRequest,
     payload: &mut Payload,
     max: usize,

@@ -1,6 +1,7 @@
 //! bookhub's HTTP API: routes, auth, idempotency, problem+json errors, OpenAPI, and the
 //! [`Application`] that runs them.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod config;

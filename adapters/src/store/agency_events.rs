@@ -146,6 +146,27 @@ pub async fn feed(
     Ok((items, next))
 }
 
+/// The newest events (at most `limit`), only those in `delivery` when given: the deliveries
+/// staff look after.
+pub async fn recent(db: &Database, delivery: Option<Delivery>, limit: u64) -> Result<Vec<AgencyEvent>, StoreError> {
+    let mut query = agency_event::Entity::find();
+    if let Some(delivery) = delivery {
+        query = query.filter(agency_event::Column::Delivery.eq(delivery.as_str()));
+    }
+    let rows = query.order_by_desc(agency_event::Column::Seq).limit(limit).all(db.orm()).await?;
+    rows.into_iter().map(from_model).collect()
+}
+
+/// A booking's events, oldest first.
+pub async fn for_booking(db: &Database, booking: &BookingId) -> Result<Vec<AgencyEvent>, StoreError> {
+    let rows = agency_event::Entity::find()
+        .filter(agency_event::Column::BookingId.eq(booking.as_str()))
+        .order_by_asc(agency_event::Column::Seq)
+        .all(db.orm())
+        .await?;
+    rows.into_iter().map(from_model).collect()
+}
+
 /// Whether a later change of the same booking made an event after `event`.
 pub async fn is_superseded(db: &Database, event: &AgencyEvent) -> Result<bool, StoreError> {
     let newer = agency_event::Entity::find()

@@ -97,6 +97,17 @@ pub async fn page(
     Ok(Page { items, next_after })
 }
 
+/// The bookings (newest first, at most `limit`) whose id, client reference or supplier
+/// reference is exactly `term`: what staff search by.
+pub async fn search(db: &Database, scope: &Scope, term: &str, limit: u64) -> Result<Vec<Booking>, StoreError> {
+    let matches = sea_orm::Condition::any()
+        .add(booking::Column::Id.eq(term))
+        .add(booking::Column::ClientReference.eq(term))
+        .add(booking::Column::SupplierReference.eq(term));
+    let rows = scope.select().filter(matches).order_by_desc(booking::Column::Id).limit(limit).all(db.orm()).await?;
+    rows.into_iter().map(from_model).collect()
+}
+
 /// What asking to cancel did.
 #[derive(Debug)]
 pub enum CancelOutcome {

@@ -124,12 +124,47 @@ pub struct SupplierHealth {
     pub rejected_calls: u64,
     pub calls: u64,
     pub failures: u64,
+    /// Calls (after retries, each try counted) and failures in the last 60 minutes.
+    pub calls_last_hour: u64,
+    pub failures_last_hour: u64,
     pub last_failure_at: Option<DateTime<Utc>>,
     /// What the last failure was (never a secret or personal data).
     pub last_failure: Option<String>,
 }
 
 const RECENT: Duration = Duration::from_secs(300);
+
+/// Calls and failures per wall-clock minute, the last 60 minutes of them.
+#[derive(Debug, Default)]
+struct LastHour {
+    /// `(minute since the epoch, calls, failures)`, oldest first, one entry per busy minute.
+    minutes: VecDeque<(i64, u32, u32)>,
+}
+
+impl LastHour {
+    fn record(&mut self, minute: i64, failed: bool) {
+        match self.minutes.back_mut() {
+            Some((m, calls, failures)) if *m == minute => {
+                *calls += 1;
+                *failures += u32::from(failed);
+            }
+            _ => self.minutes.push_back((minute, 1, u32::from(failed))),
+        }
+        while self.minutes.front().is_some_and(|(m, _, _)| *m <= minute - 60) {
+            self.minutes.pop_front();
+        }
+    }
+
+    /// The calls and failures of the 60 minutes up to `minute`.
+    fn totals(&self, minute: i64) -> (u64, u64) {
+        let hour = self.minutes.iter().filter(|(m, _, _)| *m > minute - 60);
+        hour.fold((0, 0), |(calls, failures), (_, c, f)| (calls + u64::from(*c), failures + u64::from(*f)))
+    }
+}
+
+fn minute_now() -> i64 {
+    Utc::now().timestamp().div_euclid(60)
+}
 
 #[derive(Debug)]
 struct Tracker {
@@ -139,6 +174,7 @@ struct Tracker {
     rejected_calls: u64,
     calls: u64,
     failures: u64,
+    last_hour: LastHour,
     last_failure_at: Option<DateTime<Utc>>,
     last_failure: Option<String>,
 }
@@ -163,6 +199,7 @@ impl Health {
     fn succeeded(&self) {
         self.update(|t| {
             t.calls += 1;
+            t.last_hour.record(minute_now(), false);
             t.consecutive_failures = 0;
         });
     }
@@ -171,6 +208,7 @@ impl Health {
         self.update(|t| {
             t.calls += 1;
             t.failures += 1;
+            t.last_hour.record(minute_now(), true);
             t.consecutive_failures += 1;
             let now = Instant::now();
             t.recent.push_back(now);
@@ -185,6 +223,7 @@ impl Health {
     fn snapshot(&self) -> SupplierHealth {
         let t = self.tracker.lock().expect("the health tracker is never poisoned");
         let now = Instant::now();
+        let (calls_last_hour, failures_last_hour) = t.last_hour.totals(minute_now());
         SupplierHealth {
             breaker: t.breaker,
             consecutive_failures: t.consecutive_failures,
@@ -192,6 +231,8 @@ impl Health {
             rejected_calls: t.rejected_calls,
             calls: t.calls,
             failures: t.failures,
+            calls_last_hour,
+            failures_last_hour,
             last_failure_at: t.last_failure_at,
             last_failure: t.last_failure.clone(),
         }
@@ -239,6 +280,7 @@ impl Resilient {
                 rejected_calls: 0,
                 calls: 0,
                 failures: 0,
+                last_hour: LastHour::default(),
                 last_failure_at: None,
                 last_failure: None,
             })),
@@ -344,6 +386,20 @@ impl SupplierAdapter for Resilient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_hour_counts_sixty_minutes_and_forgets_older_ones() {
+        let mut hour = LastHour::default();
+        hour.record(1_000, true);
+        hour.record(1_000, false);
+        hour.record(1_030, false);
+        assert_eq!(hour.totals(1_030), (3, 1));
+        assert_eq!(hour.totals(1_059), (3, 1), "minute 1000 is 59 minutes back");
+        assert_eq!(hour.totals(1_060), (1, 0), "minute 1000 is an hour back");
+        hour.record(1_100, true);
+        assert_eq!(hour.minutes.len(), 1, "older minutes are dropped as new ones come");
+        assert_eq!(hour.totals(1_100), (1, 1));
+    }
 
     #[test]
     fn full_jitter_stays_under_a_doubling_ceiling_and_stops() {

@@ -46,6 +46,8 @@ pub struct Settings {
     pub jobs: JobSettings,
     pub webhooks: WebhookSettings,
     pub mappings: MappingSettings,
+    /// The web admin UI at `/admin`.
+    pub admin: AdminSettings,
     /// The CRM's records API; absent: no CRM, and CRM jobs finish at once.
     pub crm: Option<CrmSettings>,
     /// Agency emails over SMTP (off by default).
@@ -182,6 +184,20 @@ impl MappingSettings {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    /// How long a sign-in lasts; staff sign in again after it.
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+}
+
+impl AdminSettings {
+    fn validate(&self) -> Result<(), SettingError> {
+        in_duration_range("session_ttl", self.session_ttl, Duration::from_secs(60)..=Duration::from_secs(7 * 86_400))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WebhookSettings {
     /// How far a webhook's timestamp may be from now, either way.
     #[serde(with = "humantime_serde")]
@@ -263,6 +279,7 @@ impl Default for Settings {
                 refused_per_supplier_burst: 30,
             },
             mappings: MappingSettings { refresh_interval: Duration::from_secs(1) },
+            admin: AdminSettings { session_ttl: Duration::from_secs(8 * 3600) },
             crm: None,
             email: EmailSettings::default(),
             agency_webhooks: AgencyWebhookSettings::default(),
@@ -376,6 +393,7 @@ impl Settings {
         self.jobs.validate().map_err(ConfigError::in_section("jobs"))?;
         self.webhooks.validate().map_err(ConfigError::in_section("webhooks"))?;
         self.mappings.validate().map_err(ConfigError::in_section("mappings"))?;
+        self.admin.validate().map_err(ConfigError::in_section("admin"))?;
         if let Some(crm) = &self.crm {
             crm.validate().map_err(ConfigError::in_section("crm"))?;
         }

@@ -123,6 +123,12 @@ async fn rotate(state: &AppState, agency: &AgencyId) -> Result<HttpResponse, Api
 }
 
 async fn recover(state: &AppState, agency: &AgencyId, body: Recover) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Accepted().json(recover_since(state, agency, body.since).await?))
+}
+
+/// Queues again every event of `agency` since `since` that was not delivered, re-enabling its
+/// endpoint: the API's recover and the admin UI's.
+pub async fn recover_since(state: &AppState, agency: &AgencyId, since: DateTime<Utc>) -> Result<Recovered, ApiError> {
     let endpoint = agency_webhooks::find(&state.db, agency).await?;
     if endpoint.as_ref().and_then(|e| e.url.as_deref()).is_none() {
         return Err(no_endpoint());
@@ -130,7 +136,7 @@ async fn recover(state: &AppState, agency: &AgencyId, body: Recover) -> Result<H
     agency_webhooks::enable(&state.db, agency).await?;
     let (mut events, mut after) = (0, 0);
     for _ in 0..RECOVER_BATCHES {
-        let batch = agency_events::undelivered(&state.db, agency, body.since, after).await?;
+        let batch = agency_events::undelivered(&state.db, agency, since, after).await?;
         let Some((last, _, _)) = batch.last() else { break };
         after = *last;
         // Queued before the events are marked: a crash in between leaves them failed, and a
@@ -141,10 +147,10 @@ async fn recover(state: &AppState, agency: &AgencyId, body: Recover) -> Result<H
         agency_events::reopen(&state.db, &ids).await?;
         events += batch.len();
         if (batch.len() as u64) < agency_events::RECOVER_BATCH {
-            return Ok(HttpResponse::Accepted().json(Recovered { events, more: false }));
+            return Ok(Recovered { events, more: false });
         }
     }
-    Ok(HttpResponse::Accepted().json(Recovered { events, more: events > 0 }))
+    Ok(Recovered { events, more: events > 0 })
 }
 
 /// The most batches of events one recover call queues ([`agency_events::RECOVER_BATCH`] each).

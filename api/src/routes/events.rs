@@ -206,6 +206,12 @@ pub async fn resend(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let event = find(&state, &access, &id).await?;
+    queue_resend(&state, &event).await?;
+    Ok(HttpResponse::Accepted().json(Resent { event_id: event.id.to_string(), status: "queued" }))
+}
+
+/// Queues one more attempt of `event`'s webhook: the API's resend and the admin UI's.
+pub async fn queue_resend(state: &AppState, event: &AgencyEvent) -> Result<(), ApiError> {
     let endpoint = adapters::store::agency_webhooks::find(&state.db, &event.agency_id).await?;
     if endpoint.as_ref().and_then(|e| e.target()).is_none() {
         return Err(ApiError::Conflict {
@@ -215,7 +221,7 @@ pub async fn resend(
     }
     let resend = jobs::fanout::DeliverWebhook::resend(&event.id, event.attempts);
     adapters::store::queue::push_once(state.db.pool(), &[resend]).await?;
-    Ok(HttpResponse::Accepted().json(Resent { event_id: event.id.to_string(), status: "queued" }))
+    Ok(())
 }
 
 pub const ROUTES: &[Endpoint] = &[

@@ -18,12 +18,18 @@ use crate::error::{ApiError, Problem};
 use crate::extract::JsonBody;
 use crate::routes::{Endpoint, Method};
 
-/// A mapping table, as its path names it: a configured supplier and a kind (404 otherwise).
-pub fn table(state: &AppState, supplier: &str, kind: &str) -> Result<Table, ApiError> {
-    let supplier: SupplierCode = supplier.parse().map_err(|_| ApiError::NotFound("supplier"))?;
+/// A configured supplier, as a path names it (404 otherwise).
+pub fn supplier(state: &AppState, code: &str) -> Result<SupplierCode, ApiError> {
+    let supplier: SupplierCode = code.parse().map_err(|_| ApiError::NotFound("supplier"))?;
     if !state.suppliers.contains(&supplier) {
         return Err(ApiError::NotFound("supplier"));
     }
+    Ok(supplier)
+}
+
+/// A mapping table, as its path names it: a configured supplier and a kind (404 otherwise).
+pub fn table(state: &AppState, supplier: &str, kind: &str) -> Result<Table, ApiError> {
+    let supplier = self::supplier(state, supplier)?;
     let kind = kind.parse::<CodeKind>().map_err(|_| ApiError::NotFound("mapping table kind"))?;
     Ok(Table { supplier, kind })
 }
@@ -49,12 +55,18 @@ pub async fn apply(
     if dry_run || !plan.maps_more() {
         return Ok((plan, 0));
     }
-    let waiting = webhooks::count_needing_mapping(db, &table.supplier).await?;
+    Ok((plan, requeue_waiting(db, &table.supplier).await?))
+}
+
+/// Queues the job that processes `supplier`'s messages waiting for a mapping again, when some
+/// wait; how many.
+pub async fn requeue_waiting(db: &Database, supplier: &SupplierCode) -> Result<u64, ApiError> {
+    let waiting = webhooks::count_needing_mapping(db, supplier).await?;
     if waiting > 0 {
         let request = uuid::Uuid::new_v4().to_string();
-        queue::push(db.pool(), &[RequeueWaiting::for_supplier(&table.supplier, &request)]).await?;
+        queue::push(db.pool(), &[RequeueWaiting::for_supplier(supplier, &request)]).await?;
     }
-    Ok((plan, waiting))
+    Ok(waiting)
 }
 
 /// A row of a table.

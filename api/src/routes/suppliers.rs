@@ -39,6 +39,9 @@ pub struct HealthView {
     pub rejected_calls: u64,
     pub calls: u64,
     pub failures: u64,
+    /// Calls (each try) and failures in the last 60 minutes.
+    pub calls_last_hour: u64,
+    pub failures_last_hour: u64,
     pub last_failure_at: Option<DateTime<Utc>>,
     pub last_failure: Option<String>,
 }
@@ -56,6 +59,8 @@ impl From<SupplierHealth> for HealthView {
             rejected_calls: h.rejected_calls,
             calls: h.calls,
             failures: h.failures,
+            calls_last_hour: h.calls_last_hour,
+            failures_last_hour: h.failures_last_hour,
             last_failure_at: h.last_failure_at,
             last_failure: h.last_failure,
         }

@@ -31,7 +31,7 @@ async fn start_draining() -> (SupplierSim, TestApp) {
     start_with(bookhub_tests::no_workers).await
 }
 
-async fn start_with(configure: impl FnOnce(&mut api::Settings)) -> (SupplierSim, TestApp) {
+pub(crate) async fn start_with(configure: impl FnOnce(&mut api::Settings)) -> (SupplierSim, TestApp) {
     let (sim, app) = with_simulator(configure).await;
     sim.set_faults(Protocol::Jsonrest, Faults { outage: true, ..Faults::default() });
     (sim, app)

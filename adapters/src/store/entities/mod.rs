@@ -1,6 +1,7 @@
 //! sea-orm entities, one per table. Their `Model`s stay inside the store: repositories turn them
 //! into domain types.
 
+pub mod admin_session;
 pub mod agency;
 pub mod agency_event;
 pub mod agency_webhook;

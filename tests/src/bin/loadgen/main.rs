@@ -10,6 +10,7 @@
 //! run. Rounds alternate baseline and bookhub; the summary quotes medians over the rounds. The
 //! pipeline mode has no baseline: see [`pipeline`].
 
+mod mappings;
 mod pipeline;
 
 use std::sync::Arc;
@@ -79,6 +80,9 @@ enum Mode {
     /// CRM, an agency endpoint and an SMTP server on loopback: the time from the webhook to all
     /// three fan-outs done. No baseline.
     Pipeline,
+    /// A cached mapping lookup (floor: a `HashMap`) and a 10,000-row CSV import (floor: pgbench
+    /// running the same writes).
+    Mappings,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -185,6 +189,7 @@ async fn main() -> anyhow::Result<()> {
         Mode::Bookings => bookings(&args, &server).await,
         Mode::Webhooks => webhooks(&args, &server).await,
         Mode::Pipeline => pipeline::run(&args, &server).await,
+        Mode::Mappings => mappings::run(&args, &server).await,
     }
 }
 
