@@ -1,6 +1,7 @@
 //! bookhub's end-to-end tests, one module per feature, in one test binary: linked once, and
 //! run together (`cargo test -p bookhub-tests --test it bookings::` runs one module).
 
+mod admin;
 mod admin_ui;
 mod bookings;
 mod fanout;

@@ -1,0 +1,158 @@
+//! The admin UI's sign-in, session and CSRF rules over plain HTTP (the browser test drives the
+//! pages themselves): who may sign in, the cookie's flags, where a sign-in may lead, forms
+//! from elsewhere refused, and a session that ends with its key or on sign-out.
+
+use adapters::store::api_keys::{self, Role};
+use bookhub_tests::TestApp;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{Client, Response, redirect};
+
+/// A client that shows redirects instead of following them.
+fn client() -> Client {
+    Client::builder().redirect(redirect::Policy::none()).build().unwrap()
+}
+
+/// `name=value` of the `Set-Cookie` named `name`, and the whole header.
+fn set_cookie(response: &Response, name: &str) -> Option<(String, String)> {
+    response.headers().get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|header| {
+        let pair = header.split(';').next()?.trim();
+        pair.starts_with(&format!("{name}=")).then(|| (pair.to_owned(), header.to_owned()))
+    })
+}
+
+/// The sign-in form's CSRF token and the cookie it pairs with.
+async fn login_form(app: &TestApp, client: &Client) -> (String, String) {
+    let page = client.get(app.url("/admin/login")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let (cookie, _) = set_cookie(&page, "bookhub_login_csrf").expect("the sign-in CSRF cookie");
+    let token = cookie.split_once('=').unwrap().1.to_owned();
+    (token, cookie)
+}
+
+async fn sign_in(app: &TestApp, client: &Client, key: &str, next: &str, extra: &[(&str, &str)]) -> Response {
+    let (token, cookie) = login_form(app, client).await;
+    let mut request = client
+        .post(app.url("/admin/login"))
+        .header(COOKIE, cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string([("csrf", token.as_str()), ("key", key), ("next", next)]).unwrap());
+    for (name, value) in extra {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+/// A signed-in session's cookie (`bookhub_session=…`).
+async fn session(app: &TestApp, client: &Client, key: &str) -> String {
+    let answer = sign_in(app, client, key, "/admin", &[]).await;
+    assert_eq!(answer.status(), 303);
+    set_cookie(&answer, "bookhub_session").expect("a session cookie").0
+}
+
+async fn get(app: &TestApp, client: &Client, cookie: &str, path: &str) -> Response {
+    client.get(app.url(path)).header(COOKIE, cookie).send().await.unwrap()
+}
+
+fn location(response: &Response) -> &str {
+    response.headers()[LOCATION].to_str().unwrap()
+}
+
+/// The CSRF token of the first form on `path`.
+async fn page_csrf(app: &TestApp, client: &Client, cookie: &str, path: &str) -> String {
+    let html = get(app, client, cookie, path).await.text().await.unwrap();
+    let start = html.find("name=\"csrf\" value=\"").expect("a form with its token") + 19;
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_live_staff_and_admin_keys_sign_in_and_the_cookie_is_locked_down() {
+    let app = TestApp::spawn().await;
+    let client = client();
+    let (_, agency) = app.agency("Viajes Sol").await;
+    let staff = app.key(Role::Staff).await;
+
+    let unknown = sign_in(&app, &client, "bkh_not-a-key", "/admin", &[]).await;
+    assert_eq!(unknown.status(), 401);
+    assert!(unknown.text().await.unwrap().contains("That key is not valid."));
+    let agency_key = sign_in(&app, &client, &agency, "/admin", &[]).await;
+    assert_eq!(agency_key.status(), 403);
+    assert!(agency_key.text().await.unwrap().contains("Only staff and admin keys can sign in here."));
+
+    let signed_in = sign_in(&app, &client, &staff, "/admin/jobs", &[]).await;
+    assert_eq!((signed_in.status().as_u16(), location(&signed_in)), (303, "/admin/jobs"));
+    let (_, header) = set_cookie(&signed_in, "bookhub_session").unwrap();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/admin"] {
+        assert!(header.contains(flag), "{flag} in {header}");
+    }
+    assert!(!header.contains("Secure"), "plain http: {header}");
+    let https = sign_in(&app, &client, &staff, "/admin", &[("x-forwarded-proto", "https")]).await;
+    assert!(set_cookie(&https, "bookhub_session").unwrap().1.contains("Secure"), "served over https");
+
+    for elsewhere in ["https://evil.example/", "//evil.example/admin", "/v1/bookings", "/admin\\@evil.example"] {
+        let answer = sign_in(&app, &client, &staff, elsewhere, &[]).await;
+        assert_eq!(location(&answer), "/admin", "a sign-in never leads to {elsewhere}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_need_their_session_token_and_a_session_ends_with_its_key_or_on_sign_out() {
+    let app = TestApp::spawn().await;
+    let client = client();
+
+    let (token, _) = login_form(&app, &client).await;
+    let no_cookie = client
+        .post(app.url("/admin/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={token}&key=x&next=/admin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_cookie.status(), 403, "a sign-in form posted from elsewhere");
+
+    let staff = app.key(Role::Staff).await;
+    let (mine, theirs) = (session(&app, &client, &staff).await, session(&app, &client, &staff).await);
+    let their_token = page_csrf(&app, &client, &theirs, "/admin/jobs").await;
+    let post = |cookie: &str, body: String| {
+        client
+            .post(app.url("/admin/unmapped/sandbox/reprocess"))
+            .header(COOKIE, cookie.to_owned())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    assert_eq!(post(&mine, format!("csrf={their_token}")).await.unwrap().status(), 403, "another session's token");
+    assert_eq!(post(&mine, String::new()).await.unwrap().status(), 403, "no token");
+    let my_token = page_csrf(&app, &client, &mine, "/admin/jobs").await;
+    assert_eq!(post(&mine, format!("csrf={my_token}")).await.unwrap().status(), 303);
+
+    // Pages that name nothing real are 404 pages, not errors.
+    for missing in [
+        "/admin/webhooks/whe_nope",
+        "/admin/bookings/nope",
+        "/admin/mappings/nope/room_type",
+        "/admin/deliveries/evt_x",
+    ] {
+        let answer = get(&app, &client, &mine, missing).await;
+        assert_eq!(answer.status(), 404, "{missing}");
+        assert!(answer.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    }
+
+    // Sign-out ends that session only.
+    let logout = client
+        .post(app.url("/admin/logout"))
+        .header(COOKIE, theirs.clone())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={their_token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&logout), "/admin/login?signed_out");
+    assert_eq!(get(&app, &client, &theirs, "/admin").await.status(), 303);
+    assert_eq!(get(&app, &client, &mine, "/admin").await.status(), 200);
+
+    // Revoking the key ends its sessions at once.
+    let record = api_keys::find_by_hash(&app.db, &api::auth::hash_key(&staff)).await.unwrap().unwrap();
+    api_keys::revoke(&app.db, &record.id, adapters::store::now()).await.unwrap();
+    let after = get(&app, &client, &mine, "/admin/mappings").await;
+    assert_eq!((after.status().as_u16(), location(&after)), (303, "/admin/login?next=%2Fadmin%2Fmappings"));
+}
