@@ -66,6 +66,8 @@ pub struct AppState {
     pub idempotency_ttl: chrono::Duration,
     /// How long an admin UI sign-in lasts.
     pub admin_session_ttl: chrono::Duration,
+    /// bookhub's public URL is https: the admin UI's cookies are `Secure` whatever the request.
+    pub public_https: bool,
 }
 
 /// A running bookhub: the HTTP server and its background tasks.
@@ -112,6 +114,7 @@ impl Application {
         .map_err(|(code, e)| anyhow::anyhow!("suppliers.{code}.{e}"))?;
         let mappings = Mappings::new(db.orm().clone());
         let mapping_refresh = tokio::spawn(mappings.clone().watch(settings.mappings.refresh_interval));
+        let public_https = public_url.starts_with("https://");
         let (fanout, mapping_watch) = fanout(&settings, public_url)?;
         let jobs = SupplierJobs {
             db: db.clone(),
@@ -157,6 +160,7 @@ impl Application {
             jobs: jobs.clone(),
             idempotency_ttl: chrono::Duration::from_std(settings.idempotency.ttl).context("idempotency.ttl")?,
             admin_session_ttl: chrono::Duration::from_std(settings.admin.session_ttl).context("admin.session_ttl")?,
+            public_https,
         });
         let maintenance = tokio::spawn(purge_expired_records(
             db.clone(),

@@ -157,14 +157,15 @@ pub async fn recent(db: &Database, delivery: Option<Delivery>, limit: u64) -> Re
     rows.into_iter().map(from_model).collect()
 }
 
-/// A booking's events, oldest first.
-pub async fn for_booking(db: &Database, booking: &BookingId) -> Result<Vec<AgencyEvent>, StoreError> {
+/// A booking's newest `limit` events, oldest first.
+pub async fn for_booking(db: &Database, booking: &BookingId, limit: u64) -> Result<Vec<AgencyEvent>, StoreError> {
     let rows = agency_event::Entity::find()
         .filter(agency_event::Column::BookingId.eq(booking.as_str()))
-        .order_by_asc(agency_event::Column::Seq)
+        .order_by_desc(agency_event::Column::Seq)
+        .limit(limit)
         .all(db.orm())
         .await?;
-    rows.into_iter().map(from_model).collect()
+    rows.into_iter().rev().map(from_model).collect()
 }
 
 /// Whether a later change of the same booking made an event after `event`.

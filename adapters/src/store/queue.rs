@@ -242,6 +242,31 @@ pub async fn dead(pool: &Pool, after: Option<&str>, limit: i64) -> Result<Vec<Jo
     Ok(rows)
 }
 
+/// How many dead jobs each queue holds, by queue name.
+pub async fn dead_counts(pool: &Pool) -> Result<Vec<(String, i64)>, StoreError> {
+    let rows = match pool {
+        Pool::Postgres(p) => {
+            sqlx::query_as(
+                "SELECT job_type, count(*) FROM apalis.jobs \
+                 WHERE (status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts)) \
+                 GROUP BY job_type ORDER BY job_type",
+            )
+            .fetch_all(p)
+            .await?
+        }
+        Pool::Sqlite(p) => {
+            sqlx::query_as(
+                "SELECT job_type, count(*) FROM Jobs \
+                 WHERE (status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts)) \
+                 GROUP BY job_type ORDER BY job_type",
+            )
+            .fetch_all(p)
+            .await?
+        }
+    };
+    Ok(rows)
+}
+
 /// Gives a dead job a fresh set of attempts, due now. `false` when `id` is not a dead job.
 pub async fn retry_dead(pool: &Pool, id: &str) -> Result<bool, StoreError> {
     let affected = match pool {

@@ -225,15 +225,15 @@ pub async fn find(db: &Database, id: &WebhookEventId) -> Result<Option<WebhookEv
     webhook_event::Entity::find_by_id(id.as_str()).one(db.orm()).await?.map(from_model).transpose()
 }
 
-/// The messages that touched `booking`, oldest first (at most `limit`).
+/// The newest `limit` messages that touched `booking`, oldest first.
 pub async fn for_booking(db: &Database, booking: &BookingId, limit: u64) -> Result<Vec<WebhookEvent>, StoreError> {
     let rows = webhook_event::Entity::find()
         .filter(webhook_event::Column::BookingId.eq(booking.as_str()))
-        .order_by_asc(webhook_event::Column::ReceivedAt)
+        .order_by_desc(webhook_event::Column::ReceivedAt)
         .limit(limit)
         .all(db.orm())
         .await?;
-    rows.into_iter().map(from_model).collect()
+    rows.into_iter().rev().map(from_model).collect()
 }
 
 /// What processing made of a message.

@@ -5,19 +5,21 @@
 //! waiting messages the same way.
 
 use actix_multipart::Multipart;
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use adapters::store::webhooks;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::StreamExt;
 use mappings::{CodeKind, Edit, Mapping, Table, Via};
 use maud::{Markup, html};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use super::page::{AdminError, button_form, csrf_field, page, redirect, row_errors, url_escape, when};
 use super::session::{AdminForm, AdminSession, same};
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::routes::mapping_files::{ImportReport, import_csv};
+use crate::routes::mapping_files::{ImportReport, csv_file, import_csv, table_csv};
 use crate::routes::mappings::{MappingRequest, apply, parse_entry, requeue_waiting, supplier, table};
 
 fn table_url(table: &Table) -> String {
@@ -147,8 +149,10 @@ fn row_form(session: &AdminSession, url: &str, i: usize, code: &str, row: Option
                         input id=(id("outbound")) type="checkbox" name="outbound" value="true" checked[row.is_some_and(|r| r.outbound)];
                         label for=(id("outbound")) { "Outbound" }
                     }
+                    @if let Some(row) = row {
+                        input type="hidden" name="outbound_was" value=(row.outbound);
+                    }
                 }
-                input type="hidden" name="has_outbound" value=(outbound);
                 button type="submit" { @if row.is_some() { "Save" } @else { "Add" } }
             }
             @if row.is_some() {
@@ -166,13 +170,13 @@ fn row_form(session: &AdminSession, url: &str, i: usize, code: &str, row: Option
 pub struct RowForm {
     supplier_code: String,
     bookhub_code: String,
-    #[serde(default)]
-    description: String,
+    /// Absent (the unmapped page's form): an existing row keeps its own.
+    description: Option<String>,
     active: Option<String>,
+    /// The outbound box, and for an existing row whether it was ticked: only a change of the
+    /// box is sent, so a row keeps its choice (or hands it over) as through the API.
     outbound: Option<String>,
-    /// Whether the form showed the outbound box (so an unchecked one means "not outbound").
-    #[serde(default)]
-    has_outbound: Option<String>,
+    outbound_was: Option<String>,
     /// Where to go afterwards (a page of the admin UI); the table by default.
     back: Option<String>,
 }
@@ -185,13 +189,28 @@ pub async fn save(
 ) -> Result<HttpResponse, AdminError> {
     let table = path.table(&state)?;
     let f = posted.form;
+    let code = f.supplier_code.trim();
+    let description = match f.description {
+        Some(description) => description.trim().to_owned(),
+        None => state
+            .mappings
+            .row(&table, code)
+            .await
+            .map_err(ApiError::from)?
+            .map(|r| r.mapping.description)
+            .unwrap_or_default(),
+    };
+    let ticked = f.outbound.is_some();
+    let outbound = match f.outbound_was.as_deref() {
+        Some(was) => (ticked != (was == "true")).then_some(ticked),
+        None => ticked.then_some(true),
+    };
     let request = MappingRequest {
         bookhub_code: f.bookhub_code.trim().to_owned(),
-        description: f.description.trim().to_owned(),
+        description,
         active: f.active.is_some(),
-        outbound: (f.has_outbound.as_deref() == Some("true")).then_some(f.outbound.is_some()),
+        outbound,
     };
-    let code = f.supplier_code.trim();
     let entry = parse_entry(table.kind, code, &request)?;
     let actor = posted.session.actor(Via::Ui);
     let (plan, requeued) = apply(&state.mappings, &state.db, &table, Edit::Put(entry), &actor, false).await?;
@@ -230,14 +249,7 @@ pub async fn export(
     _session: AdminSession,
     path: web::Path<TablePath>,
 ) -> Result<HttpResponse, AdminError> {
-    let table = path.table(&state)?;
-    let rows = state.mappings.rows(&table).await.map_err(ApiError::from)?;
-    let csv = mappings::csv::export(rows.iter().map(|r| (r.supplier_code.as_str(), &r.mapping)));
-    let filename = format!("attachment; filename=\"{}-{}.csv\"", table.supplier, table.kind);
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((header::CONTENT_DISPOSITION, filename))
-        .body(csv))
+    Ok(csv_file(&state.mappings, &path.table(&state)?).await?)
 }
 
 /// The uploaded file, checked as a dry run: what it would add, change and remove, and a form to
@@ -247,34 +259,24 @@ pub async fn check_import(
     state: web::Data<AppState>,
     session: AdminSession,
     path: web::Path<TablePath>,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> Result<HttpResponse, AdminError> {
     let table = path.table(&state)?;
     let limit = req.app_data::<crate::extract::BodyLimit>().map_or(1024 * 1024, |l| l.0);
-    let (mut csrf, mut file) = (None, Vec::new());
-    while let Some(field) = multipart.next().await {
-        let mut field = field.map_err(|e| ApiError::bad_request("invalid_form", e.to_string()))?;
-        let name = field.name().unwrap_or_default().to_owned();
-        let mut value = Vec::new();
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|e| ApiError::bad_request("invalid_form", e.to_string()))?;
-            if value.len() + chunk.len() > limit {
-                return Err(ApiError::PayloadTooLarge(limit).into());
-            }
-            value.extend_from_slice(&chunk);
-        }
-        match name.as_str() {
-            "csrf" => csrf = String::from_utf8(value).ok(),
-            "file" => file = value,
-            _ => {}
-        }
-    }
-    if !same(csrf.as_deref(), &session.csrf) {
-        return Err(AdminError::Csrf);
-    }
-    let actor = session.actor(Via::UiCsv);
+    let file = uploaded_file(multipart, &session, limit).await?;
     let url = table_url(&table);
     let title = format!("Import into {} · {}", table.supplier, table.kind);
+    // The apply form carries the file as base64: it must fit the body limit too.
+    if file.len().div_ceil(3) * 4 + 1024 > limit {
+        let body = html! {
+            p.error role="alert" { "This file (" (file.len()) " bytes) is too large to apply from the console. "
+                "Import it with " code { "PUT /v1/mappings/" (table.supplier) "/" (table.kind) ".csv" } " or "
+                code { "bookhub mappings import" } "." }
+            p { a href=(url) { "Back to the table" } }
+        };
+        return Ok(page(&req, &session, &title, body));
+    }
+    let actor = session.actor(Via::UiCsv);
     let report = match import_csv(&state.mappings, &state.db, &table, &file, &actor, true).await {
         Ok(report) => report,
         Err(ApiError::CsvRejected(rejected)) => {
@@ -287,8 +289,7 @@ pub async fn check_import(
         }
         Err(e) => return Err(e.into()),
     };
-    // The file was read as UTF-8 to get here (the parser refuses anything else).
-    let csv = String::from_utf8_lossy(&file);
+    let digest = table_digest(&state, &table).await?;
     let body = html! {
         p role="status" #dry-run { "Dry run: nothing has changed yet. "
             (report.added.len()) " to add, " (report.changed.len()) " to change, "
@@ -296,13 +297,47 @@ pub async fn check_import(
         (plan_tables(&report))
         form method="post" action={ (url) "/import/apply" } {
             (csrf_field(&session))
-            label for="csv-text" { "The file to apply" }
-            textarea #csv-text name="csv" rows="6" readonly { (csv) }
+            input type="hidden" name="csv" value=(URL_SAFE_NO_PAD.encode(&file));
+            input type="hidden" name="table_digest" value=(digest);
             button type="submit" { "Apply this import" }
             " " a href=(url) { "Cancel" }
         }
     };
     Ok(page(&req, &session, &title, body))
+}
+
+/// The `file` field of the import form, once its `csrf` field (which comes first) matched:
+/// nothing else is read before that, and at most `limit` bytes in all.
+async fn uploaded_file(mut multipart: Multipart, session: &AdminSession, limit: usize) -> Result<Vec<u8>, AdminError> {
+    let (mut checked, mut read) = (false, 0);
+    while let Some(field) = multipart.next().await {
+        let mut field = field.map_err(|e| ApiError::bad_request("invalid_form", e.to_string()))?;
+        let name = field.name().unwrap_or_default().to_owned();
+        if name != "csrf" && !checked {
+            return Err(AdminError::Csrf);
+        }
+        let mut value = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| ApiError::bad_request("invalid_form", e.to_string()))?;
+            read += chunk.len();
+            if read > limit {
+                return Err(ApiError::PayloadTooLarge(limit).into());
+            }
+            value.extend_from_slice(&chunk);
+        }
+        match name.as_str() {
+            "csrf" if !same(std::str::from_utf8(&value).ok(), &session.csrf) => return Err(AdminError::Csrf),
+            "csrf" => checked = true,
+            "file" => return Ok(value),
+            _ => {}
+        }
+    }
+    Err(ApiError::bad_request("invalid_form", "choose a CSV file to import").into())
+}
+
+/// The table's rows as a digest: what a checked import was planned against.
+async fn table_digest(state: &AppState, table: &Table) -> Result<String, AdminError> {
+    Ok(hex::encode(Sha256::digest(table_csv(&state.mappings, table).await?)))
 }
 
 fn plan_tables(report: &ImportReport) -> Markup {
@@ -333,18 +368,31 @@ fn plan_tables(report: &ImportReport) -> Markup {
 
 #[derive(Debug, Deserialize)]
 pub struct ApplyForm {
+    /// The checked file, base64url.
     csv: String,
+    table_digest: String,
 }
 
-/// Applies a checked file, all or nothing (checked again: the table may have changed since).
+/// Applies a checked file, all or nothing, unless the table changed since it was checked (409:
+/// the dry run shown would no longer be what happens).
 pub async fn apply_import(
     state: web::Data<AppState>,
     path: web::Path<TablePath>,
     posted: AdminForm<ApplyForm>,
 ) -> Result<HttpResponse, AdminError> {
     let table = path.table(&state)?;
+    let csv = URL_SAFE_NO_PAD
+        .decode(posted.form.csv.as_bytes())
+        .map_err(|_| ApiError::bad_request("invalid_form", "the file is not the one that was checked"))?;
+    if table_digest(&state, &table).await? != posted.form.table_digest {
+        return Err(ApiError::Conflict {
+            code: "table_changed",
+            detail: "the table changed since the file was checked; check the file again".into(),
+        }
+        .into());
+    }
     let actor = posted.session.actor(Via::UiCsv);
-    let report = import_csv(&state.mappings, &state.db, &table, posted.form.csv.as_bytes(), &actor, false).await?;
+    let report = import_csv(&state.mappings, &state.db, &table, &csv, &actor, false).await?;
     let mut notice = format!(
         "Imported: {} added, {} changed, {} removed, {} unchanged.",
         report.added.len(),

@@ -131,9 +131,11 @@ pub fn parse_form<T: DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
     serde_urlencoded::from_bytes(body).map_err(|e| ApiError::bad_request("invalid_form", e.to_string()).into())
 }
 
-/// Where to go after signing in: a page of the admin UI, nothing else.
+/// Where to go after signing in: a page of the admin UI (visible ASCII, as a `Location` takes
+/// it), nothing else.
 fn next_page(next: Option<&str>) -> &str {
-    next.filter(|n| n.starts_with("/admin") && !n.starts_with("//") && !n.contains('\\')).unwrap_or("/admin")
+    let local = |n: &&str| n.starts_with("/admin") && !n.contains('\\') && n.bytes().all(|b| b.is_ascii_graphic());
+    next.filter(local).unwrap_or("/admin")
 }
 
 #[derive(Debug, Deserialize)]
@@ -184,13 +186,11 @@ fn login_form(
     response
 }
 
+/// A cookie of the admin UI: `Secure` when bookhub's public URL is https, or this request came
+/// over https (directly, or as a proxy's `X-Forwarded-Proto` says).
 fn cookie(req: &HttpRequest, name: &'static str, value: String, path: &'static str) -> Cookie<'static> {
-    Cookie::build(name, value)
-        .path(path)
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(req.connection_info().scheme() == "https")
-        .finish()
+    let https = state(req).public_https || req.connection_info().scheme() == "https";
+    Cookie::build(name, value).path(path).http_only(true).same_site(SameSite::Strict).secure(https).finish()
 }
 
 #[derive(Debug, Deserialize)]

@@ -165,7 +165,7 @@ pub fn no_endpoint() -> ApiError {
 }
 
 /// An agency an admin names: 404 when there is none.
-async fn agency(state: &AppState, id: &str) -> Result<AgencyId, ApiError> {
+pub async fn agency(state: &AppState, id: &str) -> Result<AgencyId, ApiError> {
     let id: AgencyId = id.parse().map_err(|_| ApiError::NotFound("agency"))?;
     agencies::find(&state.db, &id).await?.map(|a| a.id).ok_or(ApiError::NotFound("agency"))
 }

@@ -41,9 +41,18 @@ pub async fn export(
     _caller: StaffCaller,
     path: web::Path<TablePath>,
 ) -> Result<HttpResponse, ApiError> {
-    let table = table(&state, &path.supplier, &path.kind)?;
-    let rows = state.mappings.rows(&table).await?;
-    let csv = mappings::csv::export(rows.iter().map(|r| (r.supplier_code.as_str(), &r.mapping)));
+    csv_file(&state.mappings, &table(&state, &path.supplier, &path.kind)?).await
+}
+
+/// The table as CSV, rows in supplier-code order.
+pub async fn table_csv(mappings: &Mappings, table: &Table) -> Result<Vec<u8>, ApiError> {
+    let rows = mappings.rows(table).await?;
+    Ok(mappings::csv::export(rows.iter().map(|r| (r.supplier_code.as_str(), &r.mapping))))
+}
+
+/// The table as a CSV download: the API's export and the admin UI's.
+pub async fn csv_file(mappings: &Mappings, table: &Table) -> Result<HttpResponse, ApiError> {
+    let csv = table_csv(mappings, table).await?;
     let filename = format!("attachment; filename=\"{}-{}.csv\"", table.supplier, table.kind);
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")

@@ -2,7 +2,7 @@
 //! pages themselves): who may sign in, the cookie's flags, where a sign-in may lead, forms
 //! from elsewhere refused, and a session that ends with its key or on sign-out.
 
-use adapters::store::api_keys::{self, Role};
+use adapters::store::api_keys::{self, NewKey, Role};
 use bookhub_tests::TestApp;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Client, Response, redirect};
@@ -78,6 +78,15 @@ async fn only_live_staff_and_admin_keys_sign_in_and_the_cookie_is_locked_down() 
     assert_eq!(agency_key.status(), 403);
     assert!(agency_key.text().await.unwrap().contains("Only staff and admin keys can sign in here."));
 
+    let finance = app.key(Role::Finance).await;
+    assert_eq!(sign_in(&app, &client, &finance, "/admin", &[]).await.status(), 403);
+    let yesterday = adapters::store::now() - chrono::Duration::days(1);
+    let old = NewKey { role: Role::Staff, agency_id: None, label: None, expires_at: Some(yesterday) };
+    let (expired, _) = api::auth::issue(&app.db, &old).await.unwrap();
+    let refused = sign_in(&app, &client, &expired, "/admin", &[]).await;
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("That key has expired"));
+
     let signed_in = sign_in(&app, &client, &staff, "/admin/jobs", &[]).await;
     assert_eq!((signed_in.status().as_u16(), location(&signed_in)), (303, "/admin/jobs"));
     let (_, header) = set_cookie(&signed_in, "bookhub_session").unwrap();
@@ -88,7 +97,9 @@ async fn only_live_staff_and_admin_keys_sign_in_and_the_cookie_is_locked_down() 
     let https = sign_in(&app, &client, &staff, "/admin", &[("x-forwarded-proto", "https")]).await;
     assert!(set_cookie(&https, "bookhub_session").unwrap().1.contains("Secure"), "served over https");
 
-    for elsewhere in ["https://evil.example/", "//evil.example/admin", "/v1/bookings", "/admin\\@evil.example"] {
+    for elsewhere in
+        ["https://evil.example/", "//evil.example/admin", "/v1/bookings", "/admin\\@evil.example", "/admin\n"]
+    {
         let answer = sign_in(&app, &client, &staff, elsewhere, &[]).await;
         assert_eq!(location(&answer), "/admin", "a sign-in never leads to {elsewhere}");
     }
@@ -108,6 +119,16 @@ async fn forms_need_their_session_token_and_a_session_ends_with_its_key_or_on_si
         .await
         .unwrap();
     assert_eq!(no_cookie.status(), 403, "a sign-in form posted from elsewhere");
+    let (_, cookie) = login_form(&app, &client).await;
+    let other_tab = client
+        .post(app.url("/admin/login"))
+        .header(COOKIE, cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={token}&key=x&next=/admin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other_tab.status(), 403, "a token that is not the cookie's");
 
     let staff = app.key(Role::Staff).await;
     let (mine, theirs) = (session(&app, &client, &staff).await, session(&app, &client, &staff).await);
@@ -124,6 +145,30 @@ async fn forms_need_their_session_token_and_a_session_ends_with_its_key_or_on_si
     assert_eq!(post(&mine, String::new()).await.unwrap().status(), 403, "no token");
     let my_token = page_csrf(&app, &client, &mine, "/admin/jobs").await;
     assert_eq!(post(&mine, format!("csrf={my_token}")).await.unwrap().status(), 303);
+
+    let export = get(&app, &client, &mine, "/admin/mappings/sandbox/board/export.csv").await;
+    assert_eq!(export.status(), 200);
+    let csv = export.text().await.unwrap();
+    assert!(
+        csv.starts_with("supplier_code,bookhub_code,description,active,outbound\n") && csv.contains("\nBB,BB,"),
+        "{csv}"
+    );
+
+    // Recovering an agency's deliveries is for admins, as in the API.
+    let (agency, _) = app.agency("Viajes Sol").await;
+    let recover = |cookie: String, token: String| {
+        client
+            .post(app.url(&format!("/admin/agencies/{agency}/recover")))
+            .header(COOKIE, cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("csrf={token}"))
+            .send()
+    };
+    assert_eq!(recover(mine.clone(), my_token.clone()).await.unwrap().status(), 403, "staff");
+    let admin = session(&app, &client, &app.key(Role::Admin).await).await;
+    let admin_token = page_csrf(&app, &client, &admin, "/admin/jobs").await;
+    let no_endpoint = recover(admin, admin_token).await.unwrap();
+    assert_eq!(no_endpoint.status(), 409, "an admin reaches the recover: the agency has no callback URL");
 
     // Pages that name nothing real are 404 pages, not errors.
     for missing in [
@@ -155,4 +200,83 @@ async fn forms_need_their_session_token_and_a_session_ends_with_its_key_or_on_si
     api_keys::revoke(&app.db, &record.id, adapters::store::now()).await.unwrap();
     let after = get(&app, &client, &mine, "/admin/mappings").await;
     assert_eq!((after.status().as_u16(), location(&after)), (303, "/admin/login?next=%2Fadmin%2Fmappings"));
+}
+
+/// A multipart body of `fields` (name, value), and its content type.
+fn multipart(fields: &[(&str, &str)]) -> (String, String) {
+    let boundary = "bookhub-test-boundary";
+    let mut body = String::new();
+    for (name, value) in fields {
+        let filename = if *name == "file" { "; filename=\"table.csv\"" } else { "" };
+        body +=
+            &format!("--{boundary}\r\ncontent-disposition: form-data; name=\"{name}\"{filename}\r\n\r\n{value}\r\n");
+    }
+    (body + &format!("--{boundary}--\r\n"), format!("multipart/form-data; boundary={boundary}"))
+}
+
+/// The value of the hidden field `name` in `html`.
+fn hidden(html: &str, name: &str) -> String {
+    let start = html.find(&format!("name=\"{name}\" value=\"")).unwrap_or_else(|| panic!("no {name} in {html}"));
+    let start = start + name.len() + 15;
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_applies_only_the_checked_file_to_the_table_it_was_checked_against() {
+    let app = TestApp::spawn().await;
+    let client = client();
+    let staff = app.key(Role::Staff).await;
+    let cookie = session(&app, &client, &staff).await;
+    let token = page_csrf(&app, &client, &cookie, "/admin/mappings/sandbox/board").await;
+    let url = app.url("/admin/mappings/sandbox/board/import");
+    let exported = app.get(&staff, "/v1/mappings/sandbox/board.csv").send().await.unwrap().text().await.unwrap();
+    let file = exported + "ALLINC,AI,All inclusive,true,false\n";
+    let check = |fields: Vec<(&'static str, String)>| {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let (body, content_type) = multipart(&fields);
+        client.post(&url).header(COOKIE, cookie.clone()).header("content-type", content_type).body(body).send()
+    };
+
+    let forged = check(vec![("file", file.clone())]).await.unwrap();
+    assert_eq!(forged.status(), 403, "the file before any token");
+    let checked = check(vec![("csrf", token.clone()), ("file", file.clone())]).await.unwrap();
+    assert_eq!(checked.status(), 200);
+    let html = checked.text().await.unwrap();
+    assert!(html.contains("1 to add, 0 to change, 0 to remove"), "{html}");
+    let apply = |html: String| {
+        let form =
+            [("csrf", token.clone()), ("csv", hidden(&html, "csv")), ("table_digest", hidden(&html, "table_digest"))];
+        client
+            .post(app.url("/admin/mappings/sandbox/board/import/apply"))
+            .header(COOKIE, cookie.clone())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(form).unwrap())
+            .send()
+    };
+
+    // Someone changes the table between the check and the apply: the apply is refused.
+    let changed = app
+        .client
+        .put(app.url("/v1/mappings/sandbox/board/RO"))
+        .bearer_auth(&staff)
+        .json(&serde_json::json!({"bookhub_code": "RO", "description": "Room only (changed)"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    let stale = apply(html).await.unwrap();
+    assert_eq!(stale.status(), 409);
+    assert!(stale.text().await.unwrap().contains("the table changed since the file was checked"));
+    assert_eq!(app.get(&staff, "/v1/mappings/sandbox/board/ALLINC").send().await.unwrap().status(), 404);
+
+    // Checked again, it applies: the file's own RO row wins, ALLINC is added.
+    let html = check(vec![("csrf", token.clone()), ("file", file.clone())]).await.unwrap().text().await.unwrap();
+    assert!(html.contains("1 to add, 1 to change, 0 to remove"), "{html}");
+    let applied = apply(html).await.unwrap();
+    assert_eq!(applied.status(), 303);
+    let now = app.get(&staff, "/v1/mappings/sandbox/board.csv").send().await.unwrap().text().await.unwrap();
+    assert!(
+        now.contains("\nALLINC,AI,All inclusive,true,false\n") && now.contains("\nRO,RO,Room only,true,true\n"),
+        "{now}"
+    );
 }

@@ -199,8 +199,14 @@ async fn edit_a_mapping(app: &TestApp, browser: &Client, staff: &str) {
     assert_eq!(text(browser, "p.notice").await, "Saved DBL_SUP → DBL_SUP.");
     let row = app.get_json(staff, "/v1/mappings/sandbox/room_type/DBL_SUP").await;
     assert_eq!(
-        (row["description"].clone(), row["updated_by"]["label"].clone()),
-        (json!("Double superior, sea view"), json!("Marta (ops)"))
+        (
+            row["description"].clone(),
+            row["active"].clone(),
+            row["outbound"].clone(),
+            row["updated_by"]["label"].clone()
+        ),
+        (json!("Double superior, sea view"), json!(true), json!(true), json!("Marta (ops)")),
+        "the description changed; the flags did not"
     );
     snap(browser, "mapping-saved").await;
 
