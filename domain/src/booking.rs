@@ -415,4 +415,4 @@ impl Booking {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

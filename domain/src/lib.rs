@@ -10,6 +10,7 @@ pub mod codes;
 pub mod crm;
 pub mod ids;
 pub mod money;
+pub mod reconciliation;
 pub mod supplier;
 pub mod validation;
 
