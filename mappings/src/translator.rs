@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use domain::booking::Booking;
-use domain::supplier::{SupplierBookingRequest, SupplierGuest, SupplierRoom};
+use domain::reconciliation::Reported;
+use domain::supplier::{SupplierBooking, SupplierBookingRequest, SupplierGuest, SupplierRoom};
 use domain::{Board, BookingStatus, RoomType, SupplierCode};
 
 use crate::table::Mapping;
@@ -98,6 +99,33 @@ impl Translator {
             }
         }
     }
+
+    /// A supplier's report in bookhub's codes, for reconciliation: its status and rooms
+    /// translated (every code this table lacks is named), the rest as reported.
+    pub fn reported(&self, booking: &SupplierBooking) -> Result<Reported, Unmapped> {
+        let status = self.status(&booking.status_code);
+        let rooms: Vec<_> = booking.rooms.iter().map(|(room_type, board)| self.room(room_type, board)).collect();
+        let mut missing: Vec<(CodeKind, String)> = Vec::new();
+        let unmapped = status.as_ref().err().into_iter().chain(rooms.iter().filter_map(|r| r.as_ref().err()));
+        for code in unmapped.flat_map(|u| &u.missing) {
+            if !missing.contains(code) {
+                missing.push(code.clone());
+            }
+        }
+        let (Ok(status), true) = (status, missing.is_empty()) else {
+            return Err(self.unmapped(missing));
+        };
+        Ok(Reported {
+            reference: booking.reference.clone(),
+            client_reference: booking.client_reference.clone(),
+            status,
+            total: booking.total,
+            check_in: booking.check_in,
+            check_out: booking.check_out,
+            // A supplier that lists no rooms says nothing about them.
+            rooms: (!rooms.is_empty()).then(|| rooms.into_iter().flatten().collect()),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -127,5 +155,40 @@ mod tests {
         assert_eq!(t.out(CodeKind::RoomType, "DBL", &mut missing), "DBL.NEW");
         assert_eq!(t.status("CNF"), Ok(BookingStatus::Confirmed));
         assert!(missing.is_empty());
+    }
+
+    #[test]
+    fn a_report_is_translated_for_reconciliation_naming_every_code_it_lacks() {
+        let t = Translator::from_rows(
+            "jsonrest".parse().unwrap(),
+            [
+                row(CodeKind::RoomType, "DBL.ST", "DBL", true, true),
+                row(CodeKind::Board, "BB", "BB", true, true),
+                row(CodeKind::Status, "CNF", "confirmed", true, false),
+            ],
+        );
+        let report = SupplierBooking {
+            reference: "JR-1".into(),
+            client_reference: Some("bk_1".into()),
+            status_code: "CNF".into(),
+            hotel_code: None,
+            check_in: None,
+            check_out: None,
+            rooms: vec![("DBL.ST".into(), "BB".into())],
+            total: None,
+            modified_at: None,
+        };
+        let reported = t.reported(&report).unwrap();
+        assert_eq!(
+            (reported.status, reported.rooms),
+            (BookingStatus::Confirmed, Some(vec![(RoomType::Double, Board::BedAndBreakfast)]))
+        );
+        let odd = SupplierBooking {
+            status_code: "HOLD".into(),
+            rooms: vec![("DBL.ST".into(), "XX".into()), ("DBL.ST".into(), "XX".into())],
+            ..report
+        };
+        let missing = t.reported(&odd).unwrap_err().missing;
+        assert_eq!(missing, [(CodeKind::Status, "HOLD".to_owned()), (CodeKind::Board, "XX".to_owned())]);
     }
 }
