@@ -96,6 +96,11 @@ prefixed_id!(
     ApiKeyId,
     "key"
 );
+prefixed_id!(
+    /// A reconciliation run with one supplier over one window, `rcn_…`.
+    ReconciliationRunId,
+    "rcn"
+);
 
 /// A configured supplier's code, such as `jsonrest`: lower-case letters, digits, `_` and `-`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

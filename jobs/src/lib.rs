@@ -6,6 +6,7 @@ pub mod crm;
 pub mod drain;
 pub mod fanout;
 pub mod notify;
+pub mod reconcile;
 pub mod requeue;
 pub mod supplier;
 pub mod voucher;

@@ -12,6 +12,7 @@ mod m20261202_000020_key_lifecycle;
 mod m20261203_000030_fanout;
 mod m20261204_000040_mapping_tables;
 mod m20261205_000050_admin_sessions;
+mod m20261206_000060_reconciliation;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000030_fanout::Migration),
             Box::new(m20261204_000040_mapping_tables::Migration),
             Box::new(m20261205_000050_admin_sessions::Migration),
+            Box::new(m20261206_000060_reconciliation::Migration),
         ]
     }
 }

@@ -108,6 +108,35 @@ pub async fn search(db: &Database, scope: &Scope, term: &str, limit: u64) -> Res
     rows.into_iter().map(from_model).collect()
 }
 
+/// The bookings made with `supplier` that changed in `[from, to]`, and those the supplier
+/// names (by bookhub id or its own reference) whenever they changed: what a reconciliation
+/// compares with the supplier's list.
+pub async fn for_reconciliation(
+    db: &Database,
+    supplier: &SupplierCode,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+    named: &[&str],
+) -> Result<Vec<Booking>, StoreError> {
+    let scope = for_supplier(supplier);
+    let mut rows = scope
+        .select()
+        .filter(booking::Column::UpdatedAt.between(from, to))
+        .order_by_asc(booking::Column::Id)
+        .all(db.orm())
+        .await?;
+    // One bind per code, twice: well within SQLite's 32,766.
+    for chunk in named.chunks(10_000) {
+        let either = sea_orm::Condition::any()
+            .add(booking::Column::Id.is_in(chunk.iter().copied()))
+            .add(booking::Column::SupplierReference.is_in(chunk.iter().copied()));
+        rows.extend(scope.select().filter(either).all(db.orm()).await?);
+    }
+    rows.sort_by(|a, b| a.id.cmp(&b.id));
+    rows.dedup_by(|a, b| a.id == b.id);
+    rows.into_iter().map(from_model).collect()
+}
+
 /// What asking to cancel did.
 #[derive(Debug)]
 pub enum CancelOutcome {

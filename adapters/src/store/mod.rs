@@ -20,6 +20,7 @@ pub mod entities;
 pub mod group_commit;
 pub mod idempotency;
 pub mod queue;
+pub mod reconciliation;
 pub mod vouchers;
 pub mod webhook_intake;
 pub mod webhooks;

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 pub use faults::Faults;
 use state::Shared;
-pub use state::{Money, SimBooking};
+pub use state::{Money, SimBooking, Status as SimStatus};
 
 /// Where the simulator listens and the credentials its two partners use.
 #[derive(Clone)]
@@ -114,6 +114,17 @@ pub enum Confirmation {
     Instant,
     /// Answered `PND` / `Pending`; confirmed by a signed webhook `delay` after the booking.
     Later { delay: Duration },
+}
+
+/// A change a test makes to a simulated booking, so that the supplier disagrees with the hub.
+/// `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct SimEdit {
+    pub status: Option<SimStatus>,
+    pub total: Option<Money>,
+    pub check_out: Option<chrono::NaiveDate>,
+    /// The first room's room type, in the protocol's code.
+    pub room_type: Option<String>,
 }
 
 /// Counters of one protocol since start or the last reset.
@@ -220,6 +231,23 @@ impl SupplierSim {
     /// The booking made for `client_reference`, with the protocol's status code.
     pub fn booking(&self, protocol: Protocol, client_reference: &str) -> Option<SimBooking> {
         self.shared.with(protocol, |p| p.by_client_reference(client_reference).map(|b| b.public(protocol)))
+    }
+
+    /// Changes the booking of `client_reference` (its modification time too); panics when
+    /// there is none.
+    pub fn edit(&self, protocol: Protocol, client_reference: &str, edit: SimEdit) {
+        assert!(self.shared.with(protocol, |p| p.edit(client_reference, &edit)), "no booking {client_reference}");
+    }
+
+    /// Loses the booking of `client_reference`; panics when there is none.
+    pub fn forget(&self, protocol: Protocol, client_reference: &str) {
+        assert!(self.shared.with(protocol, |p| p.forget(client_reference)), "no booking {client_reference}");
+    }
+
+    /// Makes a confirmed booking like that of `like` under `client_reference`, one the hub
+    /// never made; its reference.
+    pub fn copy(&self, protocol: Protocol, like: &str, client_reference: &str) -> String {
+        self.shared.with(protocol, |p| p.copy(protocol, like, client_reference)).expect("the booking to copy")
     }
 
     /// Polls the stats every 10 ms until `f` holds; panics with the stats after `timeout`.

@@ -67,8 +67,9 @@ pub struct SimBooking {
     pub total: Money,
 }
 
+/// Where a simulated booking stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Status {
+pub enum Status {
     Pending,
     Confirmed,
     Cancelled,
@@ -223,6 +224,51 @@ impl Partner {
             .collect();
         found.sort_by(|a, b| (a.modified_at, &a.reference).cmp(&(b.modified_at, &b.reference)));
         found
+    }
+
+    /// Changes the booking of `client_reference` as `edit` says, as of now; `false` when there
+    /// is none. For tests that make the supplier disagree with the hub.
+    pub(crate) fn edit(&mut self, client_reference: &str, edit: &super::SimEdit) -> bool {
+        let Some(&i) = self.by_client_reference.get(client_reference) else { return false };
+        let booking = &mut self.bookings[i];
+        if let Some(status) = edit.status {
+            booking.status = status;
+        }
+        if let Some(total) = &edit.total {
+            booking.request.total = total.clone();
+        }
+        if let Some(check_out) = edit.check_out {
+            booking.request.check_out = check_out;
+        }
+        if let (Some(room_type), Some(room)) = (&edit.room_type, booking.request.rooms.first_mut()) {
+            room.room_type = room_type.clone();
+        }
+        booking.modified_at = now();
+        true
+    }
+
+    /// Forgets the booking of `client_reference`, as a supplier that lost it; `false` when
+    /// there is none.
+    pub(crate) fn forget(&mut self, client_reference: &str) -> bool {
+        let Some(i) = self.by_client_reference.get(client_reference).copied() else { return false };
+        self.bookings.remove(i);
+        self.by_reference = self.bookings.iter().enumerate().map(|(i, b)| (b.reference.clone(), i)).collect();
+        self.by_client_reference =
+            self.bookings.iter().enumerate().map(|(i, b)| (b.request.client_reference.clone(), i)).collect();
+        true
+    }
+
+    /// A booking like the one of `like`, under `client_reference`, that the hub never made:
+    /// its new reference, `None` when `like` is unknown.
+    pub(crate) fn copy(&mut self, protocol: Protocol, like: &str, client_reference: &str) -> Option<String> {
+        let mut request = self.by_client_reference(like)?.request.clone();
+        request.client_reference = client_reference.to_owned();
+        let confirmation = std::mem::replace(&mut self.confirmation, Confirmation::Instant);
+        let booked = self.book(protocol, request);
+        self.confirmation = confirmation;
+        match booked {
+            Booked::Created(booking, _) | Booked::Existing(booking) => Some(booking.reference),
+        }
     }
 
     /// Clears faults, bookings and stats; keeps settings and the sequence.

@@ -15,6 +15,7 @@ mod openapi_walk;
 mod problems;
 mod queue;
 mod rate_limits;
+mod reconciliation;
 mod supplier_sim;
 mod suppliers;
 mod webhook_hardening;

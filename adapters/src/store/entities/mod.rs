@@ -8,6 +8,8 @@ pub mod agency_webhook;
 pub mod api_key;
 pub mod booking;
 pub mod idempotency_key;
+pub mod reconciliation_mismatch;
+pub mod reconciliation_run;
 pub mod voucher;
 pub mod webhook_attempt;
 pub mod webhook_event;

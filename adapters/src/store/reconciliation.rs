@@ -1,0 +1,242 @@
+//! Reconciliation runs and the mismatches they find. A run records every difference it found
+//! for its supplier; one found again is the same open row (its values and `last_run`
+//! refreshed), never a second; an open one the run examined and no longer found is closed.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use domain::reconciliation::{Mismatch, Reason};
+use domain::{ReconciliationRunId, SupplierCode};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+
+use super::entities::{reconciliation_mismatch as mismatch, reconciliation_run as run};
+use super::{Database, StoreError, Stored};
+
+domain::code_enum! {
+    /// Where a run stands.
+    pub enum RunStatus ("reconciliation run status") {
+        Running = "running",
+        Done = "done",
+        Failed = "failed",
+    }
+}
+
+domain::code_enum! {
+    /// Where a mismatch stands.
+    pub enum MismatchStatus ("mismatch status") {
+        /// Found by the last run that looked at its booking.
+        Open = "open",
+        /// Closed by staff with a note.
+        Resolved = "resolved",
+        /// No longer found by a later run.
+        Closed = "closed",
+    }
+}
+
+/// A run: its window, where it stands and, once done, its counts per reason (and `healed`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    pub id: ReconciliationRunId,
+    pub supplier: SupplierCode,
+    pub window_from: DateTime<Utc>,
+    pub window_to: DateTime<Utc>,
+    pub status: RunStatus,
+    pub counts: BTreeMap<String, u64>,
+    pub error: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+fn run_from(m: run::Model) -> Result<Run, StoreError> {
+    let row = || format!("reconciliation_runs/{}", m.id);
+    Ok(Run {
+        id: m.id.parse().stored(&row)?,
+        supplier: m.supplier.parse().stored(&row)?,
+        window_from: m.window_from,
+        window_to: m.window_to,
+        status: m.status.parse().stored(&row)?,
+        counts: m.counts.clone().map(serde_json::from_value).transpose().stored(&row)?.unwrap_or_default(),
+        error: m.error,
+        started_at: m.started_at,
+        finished_at: m.finished_at,
+    })
+}
+
+/// Starts a run of `supplier` over `[from, to]`.
+pub async fn start(
+    db: &Database,
+    supplier: &SupplierCode,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Run, StoreError> {
+    let row = run::ActiveModel {
+        id: Set(ReconciliationRunId::generate().to_string()),
+        supplier: Set(supplier.to_string()),
+        window_from: Set(from),
+        window_to: Set(to),
+        status: Set(RunStatus::Running.as_str().to_owned()),
+        counts: Set(None),
+        error: Set(None),
+        started_at: Set(super::now()),
+        finished_at: Set(None),
+    };
+    run_from(row.insert(db.orm()).await?)
+}
+
+pub async fn find(db: &Database, id: &ReconciliationRunId) -> Result<Option<Run>, StoreError> {
+    run::Entity::find_by_id(id.as_str()).one(db.orm()).await?.map(run_from).transpose()
+}
+
+/// Ends a run: `done` with its counts, or `failed` with why.
+pub async fn finish(
+    db: &Database,
+    id: &ReconciliationRunId,
+    outcome: Result<&BTreeMap<String, u64>, &str>,
+) -> Result<(), StoreError> {
+    let (status, counts, error) = match outcome {
+        Ok(counts) => (RunStatus::Done, Some(serde_json::to_value(counts).expect("counts serialise")), None),
+        Err(why) => (RunStatus::Failed, None, Some(why.to_owned())),
+    };
+    run::Entity::update_many()
+        .col_expr(run::Column::Status, Expr::value(status.as_str()))
+        .col_expr(run::Column::Counts, Expr::value(counts))
+        .col_expr(run::Column::Error, Expr::value(error))
+        .col_expr(run::Column::FinishedAt, Expr::value(super::now()))
+        .filter(run::Column::Id.eq(id.as_str()))
+        .exec(db.orm())
+        .await?;
+    Ok(())
+}
+
+/// A mismatch as staff list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MismatchRecord {
+    pub id: i64,
+    pub supplier: String,
+    pub reason: Reason,
+    pub booking_id: Option<String>,
+    pub supplier_reference: Option<String>,
+    pub ours: Option<String>,
+    pub theirs: Option<String>,
+    pub status: MismatchStatus,
+    pub first_run: String,
+    pub last_run: String,
+    pub note: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn mismatch_from(m: mismatch::Model) -> Result<MismatchRecord, StoreError> {
+    let row = || format!("reconciliation_mismatches/{}", m.id);
+    Ok(MismatchRecord {
+        id: m.id,
+        reason: m.reason.parse().stored(&row)?,
+        status: m.status.parse().stored(&row)?,
+        supplier: m.supplier,
+        booking_id: m.booking_id,
+        supplier_reference: m.supplier_reference,
+        ours: m.ours,
+        theirs: m.theirs,
+        first_run: m.first_run,
+        last_run: m.last_run,
+        note: m.note,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    })
+}
+
+/// What a mismatch is about: its booking, or the supplier's reference when bookhub has none.
+pub fn subject(m: &Mismatch) -> String {
+    match (&m.booking, &m.supplier_reference) {
+        (Some(booking), _) => booking.to_string(),
+        (None, Some(reference)) => format!("ref:{reference}"),
+        (None, None) => String::new(),
+    }
+}
+
+/// Codes one statement names (one bind each; SQLite takes 32,766).
+const CHUNK: usize = 10_000;
+
+/// Records what run `run` found for `supplier`, in one transaction: each mismatch found again
+/// refreshes its open row, a new one opens a row, and an open one whose subject is in
+/// `examined` but was not found again is closed. Returns how many were new.
+pub async fn record(
+    db: &Database,
+    run: &ReconciliationRunId,
+    supplier: &SupplierCode,
+    found: &[Mismatch],
+    examined: &[String],
+) -> Result<u64, StoreError> {
+    let txn = db.orm().begin().await?;
+    let now = super::now();
+    let mut opened = 0;
+    for m in found {
+        let subject = subject(m);
+        let refreshed = mismatch::Entity::update_many()
+            .col_expr(mismatch::Column::Ours, Expr::value(m.ours.clone()))
+            .col_expr(mismatch::Column::Theirs, Expr::value(m.theirs.clone()))
+            .col_expr(mismatch::Column::LastRun, Expr::value(run.as_str()))
+            .col_expr(mismatch::Column::UpdatedAt, Expr::value(now))
+            .filter(mismatch::Column::Supplier.eq(supplier.as_str()))
+            .filter(mismatch::Column::Subject.eq(subject.as_str()))
+            .filter(mismatch::Column::Reason.eq(m.reason.as_str()))
+            .filter(mismatch::Column::Status.eq(MismatchStatus::Open.as_str()))
+            .exec(&txn)
+            .await?;
+        if refreshed.rows_affected > 0 {
+            continue;
+        }
+        let row = mismatch::ActiveModel {
+            supplier: Set(supplier.to_string()),
+            subject: Set(subject),
+            reason: Set(m.reason.as_str().to_owned()),
+            booking_id: Set(m.booking.as_ref().map(ToString::to_string)),
+            supplier_reference: Set(m.supplier_reference.clone()),
+            ours: Set(m.ours.clone()),
+            theirs: Set(m.theirs.clone()),
+            status: Set(MismatchStatus::Open.as_str().to_owned()),
+            first_run: Set(run.to_string()),
+            last_run: Set(run.to_string()),
+            note: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        };
+        mismatch::Entity::insert(row).exec_without_returning(&txn).await?;
+        opened += 1;
+    }
+    for subjects in examined.chunks(CHUNK) {
+        mismatch::Entity::update_many()
+            .col_expr(mismatch::Column::Status, Expr::value(MismatchStatus::Closed.as_str()))
+            .col_expr(mismatch::Column::UpdatedAt, Expr::value(now))
+            .filter(mismatch::Column::Supplier.eq(supplier.as_str()))
+            .filter(mismatch::Column::Status.eq(MismatchStatus::Open.as_str()))
+            .filter(mismatch::Column::LastRun.ne(run.as_str()))
+            .filter(mismatch::Column::Subject.is_in(subjects.iter().map(String::as_str)))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(opened)
+}
+
+/// Mismatches, newest first, in `status` and of `supplier` when given.
+pub async fn mismatches(
+    db: &Database,
+    status: Option<MismatchStatus>,
+    supplier: Option<&SupplierCode>,
+    limit: u64,
+) -> Result<Vec<MismatchRecord>, StoreError> {
+    let mut query = mismatch::Entity::find();
+    if let Some(status) = status {
+        query = query.filter(mismatch::Column::Status.eq(status.as_str()));
+    }
+    if let Some(supplier) = supplier {
+        query = query.filter(mismatch::Column::Supplier.eq(supplier.as_str()));
+    }
+    let rows = query.order_by_desc(mismatch::Column::Id).limit(limit).all(db.orm()).await?;
+    rows.into_iter().map(mismatch_from).collect()
+}

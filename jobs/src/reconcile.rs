@@ -1,0 +1,86 @@
+//! A reconciliation run: one supplier, one window. Its bookings are fetched through the
+//! supplier's adapter (`list_modified`), translated through the mapping tables, paired with
+//! bookhub's ([`domain::reconciliation`]); what the supplier owns is healed through the state
+//! machine — the booking's change fans out as a webhook's would — and every other difference
+//! is recorded as a mismatch ([`adapters::store::reconciliation`]).
+
+use std::collections::BTreeMap;
+
+use adapters::store::bookings::{self, Applied, Scope};
+use adapters::store::reconciliation::{self, Run};
+use chrono::{DateTime, Utc};
+use domain::SupplierCode;
+use domain::reconciliation::{Finding, Mismatch, Reported, reconcile};
+
+use crate::supplier::{JobError, SupplierJobs};
+
+/// What a run did: its counts per reason code, `healed`, and `unmapped` (supplier bookings
+/// whose codes no mapping translates: fix the table and run again).
+pub type Counts = BTreeMap<String, u64>;
+
+/// Runs a reconciliation of `supplier` over `[from, to]` now and records it; the finished run.
+/// A failure (the supplier unreachable, say) is recorded on the run and returned.
+pub async fn run(
+    jobs: &SupplierJobs,
+    supplier: &SupplierCode,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Run, JobError> {
+    let started = reconciliation::start(&jobs.db, supplier, from, to).await?;
+    let outcome = reconcile_window(jobs, &started, supplier, from, to).await;
+    let finish = match &outcome {
+        Ok(counts) => reconciliation::finish(&jobs.db, &started.id, Ok(counts)).await,
+        Err(e) => reconciliation::finish(&jobs.db, &started.id, Err(&crate::supplier::chain(e))).await,
+    };
+    finish?;
+    outcome?;
+    Ok(reconciliation::find(&jobs.db, &started.id).await?.expect("the run was just written"))
+}
+
+async fn reconcile_window(
+    jobs: &SupplierJobs,
+    run: &Run,
+    supplier: &SupplierCode,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Counts, JobError> {
+    let adapter = jobs.suppliers.get(supplier).ok_or_else(|| JobError::SupplierNotConfigured(supplier.clone()))?;
+    let listed =
+        domain::SupplierAdapter::list_modified(&*adapter, from, to).await.map_err(JobError::SupplierUnavailable)?;
+    let translator = jobs.mappings.fresh_translator(supplier).await?;
+    let mut counts = Counts::new();
+    let mut theirs: Vec<Reported> = Vec::with_capacity(listed.len());
+    for booking in &listed {
+        match translator.reported(booking) {
+            Ok(reported) => theirs.push(reported),
+            Err(_) => *counts.entry("unmapped".into()).or_default() += 1,
+        }
+    }
+    let named: Vec<&str> = theirs
+        .iter()
+        .flat_map(|r| std::iter::once(r.reference.as_str()).chain(r.client_reference.as_deref()))
+        .collect();
+    let ours = bookings::for_reconciliation(&jobs.db, supplier, from, to, &named).await?;
+    let mut examined: Vec<String> = ours.iter().map(|b| b.id.to_string()).collect();
+    examined.extend(theirs.iter().map(|r| format!("ref:{}", r.reference)));
+    let mut mismatches: Vec<Mismatch> = Vec::new();
+    for finding in reconcile(&ours, &theirs) {
+        match finding {
+            Finding::Heal { booking, event } => {
+                // The supplier owns this outcome: applied as its webhook would have been, so
+                // the change fans out (CRM, agency, voucher).
+                let applied =
+                    bookings::apply_event(&jobs.db, &Scope::All, &booking, &event, crate::fanout::for_outcome).await?;
+                let healed = matches!(applied, Applied::Changed(_));
+                *counts.entry(if healed { "healed" } else { "not_healed" }.into()).or_default() += 1;
+            }
+            Finding::Mismatch(m) => {
+                *counts.entry(m.reason.as_str().into()).or_default() += 1;
+                mismatches.push(m);
+            }
+        }
+    }
+    reconciliation::record(&jobs.db, &run.id, supplier, &mismatches, &examined).await?;
+    tracing::info!(supplier = %supplier, run = %run.id, ?counts, "reconciliation run done");
+    Ok(counts)
+}

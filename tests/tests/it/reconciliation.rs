@@ -1,0 +1,171 @@
+//! Reconciliation with a supplier (the simulator's jsonrest), seeded with one booking per way
+//! the two can disagree: each is found with its reason and nothing else is; what the supplier
+//! owns is healed through the state machine and fans out; a second run adds no duplicate, and
+//! a difference that went away is closed.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use adapters::store::agency_events;
+use adapters::store::reconciliation::{self, MismatchStatus};
+use bookhub_tests::sim::{Confirmation, Money, Protocol, SimEdit, SimStatus, SupplierSim};
+use bookhub_tests::{TestApp, booking_body, with_simulator};
+use domain::{BookingId, SupplierCode};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+/// A jsonrest booking by `agency`, submitted (the due jobs run): its id.
+async fn book(app: &TestApp, agency: &str, client_reference: &str) -> String {
+    let mut body = booking_body();
+    body["supplier"] = json!("jsonrest");
+    body["client_reference"] = json!(client_reference);
+    let id = app.booked(agency, &body).await["id"].as_str().unwrap().to_owned();
+    app.run_due_jobs().await;
+    id
+}
+
+async fn status(app: &TestApp, agency: &str, id: &str) -> String {
+    app.get_json(agency, &format!("/v1/bookings/{id}")).await["status"].as_str().unwrap().to_owned()
+}
+
+fn eur(amount: &str, currency: &str) -> Money {
+    Money { amount: Decimal::from_str(amount).unwrap(), currency: currency.into() }
+}
+
+struct Seeded {
+    agreeing: String,
+    amount: String,
+    currency: String,
+    dates: String,
+    rooms: String,
+    cancelled_there: String,
+    confirmed_there: String,
+    lost_there: String,
+    cancelled_here: String,
+    unknown_reference: String,
+}
+
+/// One booking per kind of disagreement, and one that agrees.
+async fn seed(sim: &SupplierSim, app: &TestApp, agency: &str) -> Seeded {
+    let agreeing = book(app, agency, "AG-ok").await;
+    let amount = book(app, agency, "AG-amount").await;
+    let currency = book(app, agency, "AG-currency").await;
+    let dates = book(app, agency, "AG-dates").await;
+    let rooms = book(app, agency, "AG-rooms").await;
+    let cancelled_there = book(app, agency, "AG-cxl").await;
+    let lost_there = book(app, agency, "AG-lost").await;
+    let cancelled_here = book(app, agency, "AG-cxl-here").await;
+    app.post(agency, &format!("/v1/bookings/{cancelled_here}/cancel")).send().await.unwrap();
+    app.run_due_jobs().await;
+    // The supplier confirms this one later, by a webhook that never comes.
+    sim.set_confirmation(Protocol::Jsonrest, Confirmation::Later { delay: std::time::Duration::from_secs(3600) });
+    let confirmed_there = book(app, agency, "AG-late").await;
+    sim.set_confirmation(Protocol::Jsonrest, Confirmation::Instant);
+    for (id, expected) in [(&agreeing, "confirmed"), (&confirmed_there, "pending"), (&cancelled_here, "cancelled")] {
+        assert_eq!(status(app, agency, id).await, expected, "{id} before the run");
+    }
+
+    let edit = |id: &str, edit: SimEdit| sim.edit(Protocol::Jsonrest, id, edit);
+    edit(&amount, SimEdit { total: Some(eur("450.01", "EUR")), ..SimEdit::default() });
+    edit(&currency, SimEdit { total: Some(eur("450.00", "USD")), ..SimEdit::default() });
+    edit(&dates, SimEdit { check_out: chrono::NaiveDate::from_ymd_opt(2027, 3, 19), ..SimEdit::default() });
+    edit(&rooms, SimEdit { room_type: Some("TWN.ST".into()), ..SimEdit::default() });
+    edit(&cancelled_there, SimEdit { status: Some(SimStatus::Cancelled), ..SimEdit::default() });
+    edit(&confirmed_there, SimEdit { status: Some(SimStatus::Confirmed), ..SimEdit::default() });
+    edit(&cancelled_here, SimEdit { status: Some(SimStatus::Confirmed), ..SimEdit::default() });
+    sim.forget(Protocol::Jsonrest, &lost_there);
+    let unknown_reference = sim.copy(Protocol::Jsonrest, &agreeing, "bk_never_made_here");
+    Seeded {
+        agreeing,
+        amount,
+        currency,
+        dates,
+        rooms,
+        cancelled_there,
+        confirmed_there,
+        lost_there,
+        cancelled_here,
+        unknown_reference,
+    }
+}
+
+/// The open mismatches as (subject, reason).
+async fn open(app: &TestApp) -> BTreeMap<(String, String), (Option<String>, Option<String>, String)> {
+    let jsonrest: SupplierCode = "jsonrest".parse().unwrap();
+    let rows = reconciliation::mismatches(&app.db, Some(MismatchStatus::Open), Some(&jsonrest), 100).await.unwrap();
+    rows.into_iter()
+        .map(|m| {
+            let subject =
+                m.booking_id.clone().unwrap_or_else(|| format!("ref:{}", m.supplier_reference.clone().unwrap()));
+            ((subject, m.reason.to_string()), (m.ours, m.theirs, m.first_run))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_disagreement_is_found_once_what_the_supplier_owns_is_healed_and_what_went_away_is_closed() {
+    let (sim, app) = with_simulator(bookhub_tests::no_workers).await;
+    let (_, agency) = app.agency("Viajes Sol").await;
+    let from = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let s = seed(&sim, &app, &agency).await;
+    let jsonrest: SupplierCode = "jsonrest".parse().unwrap();
+    let to = chrono::Utc::now() + chrono::Duration::minutes(1);
+
+    let first = jobs::reconcile::run(app.jobs(), &jsonrest, from, to).await.unwrap();
+    let expected: BTreeMap<String, u64> = [
+        ("amount_differs", 1),
+        ("currency_differs", 1),
+        ("dates_differs", 1),
+        ("rooms_differs", 1),
+        ("status_differs", 1),
+        ("missing_at_supplier", 1),
+        ("missing_in_bookhub", 1),
+        ("healed", 2),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(first.counts, expected, "every difference once, nothing else");
+
+    let found = open(&app).await;
+    let key = |subject: &str, reason: &str| (subject.to_owned(), reason.to_owned());
+    let values = |subject: &str, reason: &str| {
+        let (ours, theirs, _) =
+            found.get(&key(subject, reason)).unwrap_or_else(|| panic!("{reason} of {subject}: {found:?}"));
+        (ours.clone().unwrap_or_default(), theirs.clone().unwrap_or_default())
+    };
+    assert_eq!(values(&s.amount, "amount_differs"), ("450.00 EUR".into(), "450.01 EUR".into()));
+    assert_eq!(values(&s.currency, "currency_differs"), ("450.00 EUR".into(), "450.00 USD".into()));
+    assert_eq!(values(&s.dates, "dates_differs"), ("2027-03-15/2027-03-18".into(), "2027-03-15/2027-03-19".into()));
+    assert_eq!(values(&s.rooms, "rooms_differs"), ("DBL+BB".into(), "TWN+BB".into()));
+    assert_eq!(values(&s.cancelled_here, "status_differs"), ("cancelled".into(), "confirmed".into()));
+    assert_eq!(values(&s.lost_there, "missing_at_supplier").0, "confirmed");
+    assert_eq!(values(&format!("ref:{}", s.unknown_reference), "missing_in_bookhub").1, "confirmed");
+    assert_eq!(found.len(), 7, "{found:?}");
+    assert!(!found.keys().any(|(subject, _)| *subject == s.agreeing), "the agreeing booking is not flagged");
+
+    // Healed through the state machine, and the change fanned out as a webhook's would.
+    assert_eq!(status(&app, &agency, &s.confirmed_there).await, "confirmed");
+    assert_eq!(status(&app, &agency, &s.cancelled_there).await, "cancelled");
+    for (id, event) in [(&s.confirmed_there, "booking.confirmed"), (&s.cancelled_there, "booking.cancelled")] {
+        let latest = agency_events::latest_for_booking(&app.db, &BookingId::from_str(id).unwrap()).await.unwrap();
+        assert_eq!(latest.map(|e| e.event_type.to_string()), Some(event.to_owned()), "{id}");
+    }
+    assert!(app.run_due_jobs().await > 0, "the healed bookings' fan-out jobs were queued");
+
+    // A second run finds the same mismatches: the same rows, not new ones.
+    let second = jobs::reconcile::run(app.jobs(), &jsonrest, from, chrono::Utc::now() + chrono::Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(second.counts.get("healed"), None, "nothing left to heal");
+    let again = open(&app).await;
+    assert_eq!(again.keys().collect::<Vec<_>>(), found.keys().collect::<Vec<_>>());
+    assert!(again.values().all(|(_, _, first_run)| *first_run == first.id.to_string()), "first seen in the first run");
+
+    // The supplier corrects the amount: the next run closes that mismatch, keeps the rest.
+    sim.edit(Protocol::Jsonrest, &s.amount, SimEdit { total: Some(eur("450.00", "EUR")), ..SimEdit::default() });
+    jobs::reconcile::run(app.jobs(), &jsonrest, from, chrono::Utc::now() + chrono::Duration::minutes(1)).await.unwrap();
+    let third = open(&app).await;
+    assert_eq!(third.len(), 6);
+    assert!(!third.contains_key(&key(&s.amount, "amount_differs")), "closed once it went away");
+}
