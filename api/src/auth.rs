@@ -302,7 +302,7 @@ macro_rules! permission_extractors {
     };
 }
 
-permission_extractors!(AgencyCaller, StaffCaller, FinanceCaller, AdminCaller, BookingAccess);
+permission_extractors!(AgencyCaller, StaffCaller, FinanceCaller, FinanceOrStaffCaller, AdminCaller, BookingAccess);
 
 /// An agency's key: acts for that agency.
 #[derive(Debug, Clone)]
@@ -343,6 +343,18 @@ impl Permission for FinanceCaller {
 
     fn grant(caller: Caller) -> Option<Self> {
         matches!(caller.0.role, Role::Finance | Role::Admin).then_some(FinanceCaller(caller))
+    }
+}
+
+/// Finance, staff and admins: reconciliation, which both look after.
+#[derive(Debug, Clone)]
+pub struct FinanceOrStaffCaller(pub Caller);
+
+impl Permission for FinanceOrStaffCaller {
+    const DENIED: &'static str = "only finance and staff keys can do this";
+
+    fn grant(caller: Caller) -> Option<Self> {
+        matches!(caller.0.role, Role::Finance | Role::Staff | Role::Admin).then_some(FinanceOrStaffCaller(caller))
     }
 }
 

@@ -14,8 +14,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{PROBLEM_JSON, Problem, ProblemFieldError, ProblemRowError};
 use crate::routes::{
-    agency_webhook, bookings, crm, events, health, jobs, keys, mapping_files, mappings, suppliers, vouchers,
-    webhook_events, webhooks,
+    agency_webhook, bookings, crm, events, health, jobs, keys, mapping_files, mappings, reconciliation, suppliers,
+    vouchers, webhook_events, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -34,9 +34,10 @@ use crate::routes::{
         agency_webhook::get_own, agency_webhook::put_own, agency_webhook::rotate_own, agency_webhook::recover_own,
         agency_webhook::get_any, agency_webhook::put_any, agency_webhook::rotate_any, agency_webhook::recover_any,
         vouchers::download, vouchers::verify, crm::mapping,
+        reconciliation::start, reconciliation::get, reconciliation::mismatches, reconciliation::resolve,
     ),
     // Schemas only query parameters name are not collected from the paths.
-    components(schemas(Problem, ProblemFieldError, ProblemRowError, jobs::JobListStatus, webhook_events::WebhookEventStatus, bookings::BookingStatusCode, events::EventTypeCode)),
+    components(schemas(Problem, ProblemFieldError, ProblemRowError, jobs::JobListStatus, webhook_events::WebhookEventStatus, bookings::BookingStatusCode, events::EventTypeCode, reconciliation::MismatchStatusCode)),
     modifiers(&BearerAuth, &SharedResponses),
     tags(
         (name = "bookings", description = "Agencies' bookings"),
@@ -48,6 +49,7 @@ use crate::routes::{
         (name = "events", description = "Each booking change as its agency is told of it: the feed, webhook attempts, resends"),
         (name = "agency webhooks", description = "An agency's callback URL and signing secret (the agency's own; admins for any)"),
         (name = "vouchers", description = "The PDF voucher of a confirmed booking, and its public check"),
+        (name = "reconciliation", description = "Runs comparing bookhub with a supplier, and the mismatches they find (finance and staff)"),
     ),
 )]
 pub struct ApiDoc;

@@ -7,10 +7,12 @@
 use std::collections::BTreeMap;
 
 use adapters::store::bookings::{self, Applied, Scope};
-use adapters::store::reconciliation::{self, Run};
+use adapters::store::queue::EnqueuedJob;
+use adapters::store::reconciliation::{self, Run, RunStatus};
 use chrono::{DateTime, Utc};
-use domain::SupplierCode;
 use domain::reconciliation::{Finding, Mismatch, Reported, reconcile};
+use domain::{ReconciliationRunId, SupplierCode};
+use serde::{Deserialize, Serialize};
 
 use crate::supplier::{JobError, SupplierJobs};
 
@@ -27,14 +29,48 @@ pub async fn run(
     to: DateTime<Utc>,
 ) -> Result<Run, JobError> {
     let started = reconciliation::start(&jobs.db, supplier, from, to).await?;
-    let outcome = reconcile_window(jobs, &started, supplier, from, to).await;
-    let finish = match &outcome {
-        Ok(counts) => reconciliation::finish(&jobs.db, &started.id, Ok(counts)).await,
-        Err(e) => reconciliation::finish(&jobs.db, &started.id, Err(&crate::supplier::chain(e))).await,
-    };
-    finish?;
-    outcome?;
+    execute(jobs, &started).await?;
     Ok(reconciliation::find(&jobs.db, &started.id).await?.expect("the run was just written"))
+}
+
+/// Runs the started `run` and records its outcome on it (counts, or the failure).
+async fn execute(jobs: &SupplierJobs, run: &Run) -> Result<(), JobError> {
+    let outcome = reconcile_window(jobs, run, &run.supplier, run.window_from, run.window_to).await;
+    match &outcome {
+        Ok(counts) => reconciliation::finish(&jobs.db, &run.id, Ok(counts)).await?,
+        Err(e) => reconciliation::finish(&jobs.db, &run.id, Err(&crate::supplier::chain(e))).await?,
+    }
+    outcome.map(|_| ())
+}
+
+/// Runs a run started through the API (`POST /v1/reconciliations`) in the background.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reconcile {
+    pub run: ReconciliationRunId,
+}
+
+impl Reconcile {
+    pub const QUEUE: &'static str = "bookhub.reconcile";
+
+    pub fn for_run(run: &ReconciliationRunId) -> EnqueuedJob {
+        crate::enqueued(Self::QUEUE, &Reconcile { run: run.clone() }, run.to_string())
+    }
+}
+
+impl SupplierJobs {
+    /// Runs a queued run once: a run already finished (a repeat of the job) is left as it is.
+    /// A failure is the run's outcome (`failed`, with why), not the job's: staff start
+    /// another. Only a store failure retries the job.
+    pub async fn reconcile(&self, job: &Reconcile) -> Result<(), JobError> {
+        let Some(run) = reconciliation::find(&self.db, &job.run).await? else { return Ok(()) };
+        if run.status != RunStatus::Running {
+            return Ok(());
+        }
+        match execute(self, &run).await {
+            Err(JobError::Store(e)) => Err(JobError::Store(e)),
+            _ => Ok(()),
+        }
+    }
 }
 
 async fn reconcile_window(

@@ -254,6 +254,7 @@ impl SupplierJobs {
             }
             CancelBooking::QUEUE => self.cancel(&parse::<CancelBooking>(payload)?.booking_id).await,
             RequeueWaiting::QUEUE => self.requeue_waiting(&parse::<RequeueWaiting>(payload)?).await,
+            crate::reconcile::Reconcile::QUEUE => self.reconcile(&parse(payload)?).await,
             ProcessWebhook::QUEUE => self.process_webhook(&parse::<ProcessWebhook>(payload)?.event).await,
             UpdateCrm::QUEUE => self.update_crm(&parse(payload)?).await,
             NotifyAgency::QUEUE => self.notify_agency(&parse(payload)?).await,

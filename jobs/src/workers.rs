@@ -101,6 +101,7 @@ enum Queue {
     Cancel,
     ProcessWebhook,
     RequeueWaiting,
+    Reconcile,
     UpdateCrm,
     NotifyAgency,
     DeliverWebhook,
@@ -109,11 +110,12 @@ enum Queue {
 }
 
 impl Queue {
-    const ALL: [Queue; 9] = [
+    const ALL: [Queue; 10] = [
         Queue::Submit,
         Queue::Cancel,
         Queue::ProcessWebhook,
         Queue::RequeueWaiting,
+        Queue::Reconcile,
         Queue::UpdateCrm,
         Queue::NotifyAgency,
         Queue::DeliverWebhook,
@@ -127,6 +129,7 @@ impl Queue {
             Queue::Cancel => CancelBooking::QUEUE,
             Queue::ProcessWebhook => ProcessWebhook::QUEUE,
             Queue::RequeueWaiting => RequeueWaiting::QUEUE,
+            Queue::Reconcile => crate::reconcile::Reconcile::QUEUE,
             Queue::UpdateCrm => UpdateCrm::QUEUE,
             Queue::NotifyAgency => NotifyAgency::QUEUE,
             Queue::DeliverWebhook => DeliverWebhook::QUEUE,

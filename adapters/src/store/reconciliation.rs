@@ -1,6 +1,7 @@
 //! Reconciliation runs and the mismatches they find. A run records every difference it found
 //! for its supplier; one found again is the same open row (its values and `last_run`
-//! refreshed), never a second; an open one the run examined and no longer found is closed.
+//! refreshed), never a second; an open one the run examined and no longer found is closed; one
+//! staff resolved is not raised again while both values stay as they were.
 
 use std::collections::BTreeMap;
 
@@ -189,6 +190,19 @@ pub async fn record(
         if refreshed.rows_affected > 0 {
             continue;
         }
+        // Staff resolved this very difference: it stays resolved while the values stand.
+        let accepted = mismatch::Entity::find()
+            .filter(mismatch::Column::Supplier.eq(supplier.as_str()))
+            .filter(mismatch::Column::Subject.eq(subject.as_str()))
+            .filter(mismatch::Column::Reason.eq(m.reason.as_str()))
+            .filter(mismatch::Column::Status.eq(MismatchStatus::Resolved.as_str()))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .any(|r| r.ours == m.ours && r.theirs == m.theirs);
+        if accepted {
+            continue;
+        }
         let row = mismatch::ActiveModel {
             supplier: Set(supplier.to_string()),
             subject: Set(subject),
@@ -223,19 +237,47 @@ pub async fn record(
     Ok(opened)
 }
 
-/// Mismatches, newest first, in `status` and of `supplier` when given.
+/// What resolving a mismatch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    Done(MismatchRecord),
+    /// It was not open (resolved already, or closed by a run): as it stands.
+    NotOpen(MismatchRecord),
+    NotFound,
+}
+
+/// Resolves the open mismatch `id` with `note`.
+pub async fn resolve(db: &Database, id: i64, note: &str) -> Result<Resolved, StoreError> {
+    let done = mismatch::Entity::update_many()
+        .col_expr(mismatch::Column::Status, Expr::value(MismatchStatus::Resolved.as_str()))
+        .col_expr(mismatch::Column::Note, Expr::value(note))
+        .col_expr(mismatch::Column::UpdatedAt, Expr::value(super::now()))
+        .filter(mismatch::Column::Id.eq(id))
+        .filter(mismatch::Column::Status.eq(MismatchStatus::Open.as_str()))
+        .exec(db.orm())
+        .await?;
+    let Some(row) = mismatch::Entity::find_by_id(id).one(db.orm()).await? else { return Ok(Resolved::NotFound) };
+    let record = mismatch_from(row)?;
+    Ok(if done.rows_affected == 1 { Resolved::Done(record) } else { Resolved::NotOpen(record) })
+}
+
+/// Mismatches, newest first, before the id `before`, in `status` and of `supplier` when given.
 pub async fn mismatches(
     db: &Database,
     status: Option<MismatchStatus>,
-    supplier: Option<&SupplierCode>,
+    supplier: Option<&str>,
+    before: Option<i64>,
     limit: u64,
 ) -> Result<Vec<MismatchRecord>, StoreError> {
     let mut query = mismatch::Entity::find();
+    if let Some(before) = before {
+        query = query.filter(mismatch::Column::Id.lt(before));
+    }
     if let Some(status) = status {
         query = query.filter(mismatch::Column::Status.eq(status.as_str()));
     }
     if let Some(supplier) = supplier {
-        query = query.filter(mismatch::Column::Supplier.eq(supplier.as_str()));
+        query = query.filter(mismatch::Column::Supplier.eq(supplier));
     }
     let rows = query.order_by_desc(mismatch::Column::Id).limit(limit).all(db.orm()).await?;
     rows.into_iter().map(mismatch_from).collect()

@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod keys;
 pub mod mapping_files;
 pub mod mappings;
+pub mod reconciliation;
 pub mod suppliers;
 pub mod vouchers;
 pub mod webhook_events;
@@ -76,6 +77,7 @@ pub fn endpoints() -> impl Iterator<Item = &'static Endpoint> {
         agency_webhook::ROUTES,
         vouchers::ROUTES,
         crm::ROUTES,
+        reconciliation::ROUTES,
     ]
     .into_iter()
     .flatten()

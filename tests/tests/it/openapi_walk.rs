@@ -146,6 +146,8 @@ enum Audience {
     /// Staff and admins.
     Staff,
     Admin,
+    /// Finance, staff and admins.
+    FinanceOrStaff,
 }
 
 fn audience(method: &str, template: &str) -> Audience {
@@ -156,6 +158,7 @@ fn audience(method: &str, template: &str) -> Audience {
         t if t.starts_with("/v1/agency/") => Audience::Agency,
         "/v1/agencies/{id}/webhook" if method == "get" => Audience::Staff,
         t if t.starts_with("/v1/keys") || t.starts_with("/v1/agencies/") => Audience::Admin,
+        t if t.starts_with("/v1/reconciliation") => Audience::FinanceOrStaff,
         _ => Audience::Staff,
     }
 }
@@ -434,6 +437,28 @@ async fn every_documented_operation_answers_as_documented() {
     })
     .await
     .number;
+    // A run, and a mismatch to resolve (the sandbox agrees with bookhub: one is written).
+    let run_started = app
+        .post(&finance, "/v1/reconciliations")
+        .json(&json!({"supplier": "sandbox", "from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(run_started.status(), 202);
+    let run = run_started.json::<Value>().await.expect("a run")["id"].as_str().expect("an id").to_owned();
+    let mismatch = {
+        let found = domain::reconciliation::Mismatch {
+            reason: domain::reconciliation::Reason::AmountDiffers,
+            booking: Some(booking.parse().expect("a booking id")),
+            supplier_reference: None,
+            ours: Some("450.00 EUR".into()),
+            theirs: Some("451.00 EUR".into()),
+        };
+        let (run_id, sandbox) = (run.parse().expect("a run id"), "sandbox".parse().expect("a code"));
+        adapters::store::reconciliation::record(&app.db, &run_id, &sandbox, &[found], &[]).await.expect("recorded");
+        let open = adapters::store::reconciliation::mismatches(&app.db, None, None, None, 1).await.expect("read");
+        open[0].id.to_string()
+    };
     let etag = app.get(&agency, &format!("/v1/bookings/{booking}")).send().await.expect("sent").headers()["etag"]
         .to_str()
         .expect("an ETag")
@@ -465,6 +490,10 @@ async fn every_documented_operation_answers_as_documented() {
                     t if t.starts_with("/v1/keys") => vec![(spare_key.as_str(), None), ("key_nope", Some(404))],
                     t if t.starts_with("/v1/events") => vec![(agency_event.as_str(), None), ("evt_nope", Some(404))],
                     t if t.starts_with("/v1/agencies") => vec![(agency_id.as_str(), None), ("ag_nope", Some(404))],
+                    t if t.starts_with("/v1/reconciliations") => vec![(run.as_str(), None), ("rcn_nope", Some(404))],
+                    t if t.starts_with("/v1/reconciliation/mismatches") => {
+                        vec![(mismatch.as_str(), None), ("999999", Some(404)), ("nope", Some(404))]
+                    }
                     _ => vec![("nope", Some(404))],
                 },
             ),
@@ -487,6 +516,7 @@ async fn every_documented_operation_answers_as_documented() {
             Audience::Agency | Audience::AgencyOrStaff => &agency,
             Audience::Admin => &admin,
             Audience::Staff => &staff,
+            Audience::FinanceOrStaff => &finance,
         };
         let mut base = Case { label: "base".into(), path: fill(None), auth: bearer(own_key), ..Case::default() };
         if !authenticated {
@@ -500,6 +530,11 @@ async fn every_documented_operation_answers_as_documented() {
         }
         if method == "post" && template == "/v1/bookings" {
             base = base.json(&booking_body()).header("Idempotency-Key", key_of(16));
+        } else if template == "/v1/reconciliations" {
+            base = base
+                .json(&json!({"supplier": "sandbox", "from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z"}));
+        } else if template.ends_with("/resolve") {
+            base = base.json(&json!({"note": "checked with the supplier"}));
         } else if method == "post" && template == "/v1/keys" {
             base = base.json(&json!({"role": "staff", "label": "the walk", "expires_in": "90d"}));
         } else if method == "put" && template.ends_with("/webhook") {
@@ -533,6 +568,7 @@ async fn every_documented_operation_answers_as_documented() {
             for (role, key) in [("agency", &agency), ("staff", &staff), ("admin", &admin), ("finance", &finance)] {
                 let mut case = fresh_key(Case { auth: bearer(key), ..base.with(format!("{role} key")) });
                 let denied = match (audience, role) {
+                    (Audience::FinanceOrStaff, other) => other == "agency",
                     (_, "finance") => true,
                     (Audience::Agency, other) => other != "agency",
                     (Audience::AgencyOrStaff, _) => false,

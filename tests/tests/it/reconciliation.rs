@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use adapters::store::agency_events;
+use adapters::store::api_keys::Role;
 use adapters::store::reconciliation::{self, MismatchStatus};
 use bookhub_tests::sim::{Confirmation, Money, Protocol, SimEdit, SimStatus, SupplierSim};
 use bookhub_tests::{TestApp, booking_body, with_simulator};
@@ -91,8 +92,8 @@ async fn seed(sim: &SupplierSim, app: &TestApp, agency: &str) -> Seeded {
 
 /// The open mismatches as (subject, reason).
 async fn open(app: &TestApp) -> BTreeMap<(String, String), (Option<String>, Option<String>, String)> {
-    let jsonrest: SupplierCode = "jsonrest".parse().unwrap();
-    let rows = reconciliation::mismatches(&app.db, Some(MismatchStatus::Open), Some(&jsonrest), 100).await.unwrap();
+    let rows =
+        reconciliation::mismatches(&app.db, Some(MismatchStatus::Open), Some("jsonrest"), None, 100).await.unwrap();
     rows.into_iter()
         .map(|m| {
             let subject =
@@ -168,4 +169,66 @@ async fn every_disagreement_is_found_once_what_the_supplier_owns_is_healed_and_w
     let third = open(&app).await;
     assert_eq!(third.len(), 6);
     assert!(!third.contains_key(&key(&s.amount, "amount_differs")), "closed once it went away");
+}
+
+/// The API: finance starts a run and follows it to `done`, lists what it found, resolves a
+/// mismatch with a note (once: again is 409), and a later run does not raise it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finance_runs_a_reconciliation_through_the_api_and_resolves_what_it_found() {
+    let (sim, app) = with_simulator(bookhub_tests::no_workers).await;
+    let (_, agency) = app.agency("Viajes Sol").await;
+    let finance = app.key(Role::Finance).await;
+    let from = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let booking = book(&app, &agency, "AG-amount").await;
+    sim.edit(Protocol::Jsonrest, &booking, SimEdit { total: Some(eur("399.99", "EUR")), ..SimEdit::default() });
+    let window = json!({"supplier": "jsonrest", "from": from, "to": chrono::Utc::now() + chrono::Duration::minutes(1)});
+
+    let started = app.post(&finance, "/v1/reconciliations").json(&window).send().await.unwrap();
+    assert_eq!(started.status(), 202);
+    let location = started.headers()["location"].to_str().unwrap().to_owned();
+    let run: serde_json::Value = started.json().await.unwrap();
+    assert_eq!(
+        (run["status"].clone(), location),
+        (json!("running"), format!("/v1/reconciliations/{}", run["id"].as_str().unwrap()))
+    );
+    assert!(app.run_due_jobs().await > 0, "the run is a background job");
+    let done = app.get_json(&finance, &format!("/v1/reconciliations/{}", run["id"].as_str().unwrap())).await;
+    assert_eq!((done["status"].clone(), done["counts"].clone()), (json!("done"), json!({"amount_differs": 1})));
+
+    let open = app.get_json(&finance, "/v1/reconciliation/mismatches?status=open&supplier=jsonrest").await;
+    let [mismatch] = open["data"].as_array().unwrap().as_slice() else { panic!("one mismatch: {open}") };
+    assert_eq!(
+        (
+            mismatch["reason"].clone(),
+            mismatch["booking_id"].clone(),
+            mismatch["ours"].clone(),
+            mismatch["theirs"].clone()
+        ),
+        (json!("amount_differs"), json!(booking), json!("450.00 EUR"), json!("399.99 EUR"))
+    );
+    let resolve = format!("/v1/reconciliation/mismatches/{}/resolve", mismatch["id"]);
+    let empty = app.post(&finance, &resolve).json(&json!({"note": "  "})).send().await.unwrap();
+    assert_eq!(empty.status(), 422);
+    let resolved =
+        app.post(&finance, &resolve).json(&json!({"note": "Supplier's promotion; agreed"})).send().await.unwrap();
+    assert_eq!(resolved.status(), 200);
+    let resolved: serde_json::Value = resolved.json().await.unwrap();
+    assert_eq!(
+        (resolved["status"].clone(), resolved["note"].clone()),
+        (json!("resolved"), json!("Supplier's promotion; agreed"))
+    );
+    assert_eq!(app.post(&finance, &resolve).json(&json!({"note": "again"})).send().await.unwrap().status(), 409);
+
+    let again = app.post(&finance, "/v1/reconciliations").json(&window).send().await.unwrap();
+    assert_eq!(again.status(), 202);
+    app.run_due_jobs().await;
+    let open = app.get_json(&finance, "/v1/reconciliation/mismatches?status=open").await;
+    assert_eq!(open["data"], json!([]), "a resolved difference is not raised again while it stands");
+
+    let (_, agency_key) = app.agency("Viajes Luna").await;
+    assert_eq!(app.post(&agency_key, "/v1/reconciliations").json(&window).send().await.unwrap().status(), 403);
+    let unknown = json!({"supplier": "nope", "from": from, "to": chrono::Utc::now()});
+    assert_eq!(app.post(&finance, "/v1/reconciliations").json(&unknown).send().await.unwrap().status(), 422);
+    let backwards = json!({"supplier": "jsonrest", "from": chrono::Utc::now(), "to": from});
+    assert_eq!(app.post(&finance, "/v1/reconciliations").json(&backwards).send().await.unwrap().status(), 422);
 }
