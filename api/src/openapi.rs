@@ -35,6 +35,7 @@ use crate::routes::{
         agency_webhook::get_any, agency_webhook::put_any, agency_webhook::rotate_any, agency_webhook::recover_any,
         vouchers::download, vouchers::verify, crm::mapping,
         reconciliation::start, reconciliation::get, reconciliation::mismatches, reconciliation::resolve,
+        reconciliation::upload_statement,
     ),
     // Schemas only query parameters name are not collected from the paths.
     components(schemas(Problem, ProblemFieldError, ProblemRowError, jobs::JobListStatus, webhook_events::WebhookEventStatus, bookings::BookingStatusCode, events::EventTypeCode, reconciliation::MismatchStatusCode)),

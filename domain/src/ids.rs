@@ -101,6 +101,11 @@ prefixed_id!(
     ReconciliationRunId,
     "rcn"
 );
+prefixed_id!(
+    /// An uploaded supplier statement, `stm_…`.
+    StatementId,
+    "stm"
+);
 
 /// A configured supplier's code, such as `jsonrest`: lower-case letters, digits, `_` and `-`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -19,7 +19,9 @@ pub use booking::{Booking, BookingDraft, BookingEvent, BookingStatus, NewBooking
 pub use code_enum::UnknownCode;
 pub use codes::{Board, RoomType};
 pub use crm::{Crm, CrmError, CrmRecord};
-pub use ids::{AgencyEventId, AgencyId, ApiKeyId, BookingId, ReconciliationRunId, SupplierCode, WebhookEventId};
+pub use ids::{
+    AgencyEventId, AgencyId, ApiKeyId, BookingId, ReconciliationRunId, StatementId, SupplierCode, WebhookEventId,
+};
 pub use money::{Currency, Money};
 pub use supplier::{SupplierAdapter, SupplierBooking, SupplierBookingRequest, SupplierError, SupplierEvent};
 pub use validation::{FieldError, FieldErrors, Violations};

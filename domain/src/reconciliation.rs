@@ -33,6 +33,16 @@ crate::code_enum! {
         CurrencyDiffers = "currency_differs",
         DatesDiffers = "dates_differs",
         RoomsDiffers = "rooms_differs",
+        /// The statement bills a booking bookhub holds as cancelled (or never booked).
+        BilledButCancelled = "billed_but_cancelled",
+        /// The statement bills one booking more than once.
+        BilledTwice = "billed_twice",
+        /// The statement bills another amount (or currency) than bookhub's total.
+        BilledOtherAmount = "billed_other_amount",
+        /// The statement bills a booking bookhub does not know.
+        BilledUnknown = "billed_unknown",
+        /// Confirmed, the stay has ended, and no statement bills it.
+        NotBilled = "not_billed",
     }
 }
 
@@ -183,6 +193,66 @@ fn compare(booking: &Booking, reported: &Reported) -> Vec<Finding> {
     findings
 }
 
+/// One line of a supplier's statement: a booking it bills.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Billed {
+    pub supplier_reference: String,
+    pub client_reference: Option<String>,
+    pub amount: Money,
+}
+
+/// Where the supplier's statement and bookhub disagree about what is billed: each booking of
+/// `ours` against the lines that name it (by the supplier's reference, then the client
+/// reference), and every confirmed booking whose stay ended before `today` that no line bills.
+pub fn compare_statement(ours: &[Booking], lines: &[Billed], today: NaiveDate) -> Vec<Mismatch> {
+    let by_reference: HashMap<&str, &Booking> =
+        ours.iter().filter_map(|b| Some((b.supplier_reference.as_deref()?, b))).collect();
+    let by_id: HashMap<&str, &Booking> = ours.iter().map(|b| (b.id.as_str(), b)).collect();
+    let mut billed: HashMap<&BookingId, Vec<&Billed>> = HashMap::new();
+    let mut found = Vec::new();
+    for line in lines {
+        let booking = by_reference
+            .get(line.supplier_reference.as_str())
+            .or_else(|| line.client_reference.as_deref().and_then(|c| by_id.get(c)));
+        match booking {
+            Some(booking) => billed.entry(&booking.id).or_default().push(line),
+            None => found.push(Mismatch {
+                reason: Reason::BilledUnknown,
+                booking: None,
+                supplier_reference: Some(line.supplier_reference.clone()),
+                ours: None,
+                theirs: Some(line.amount.to_string()),
+            }),
+        }
+    }
+    for booking in ours {
+        let mismatch = |reason, ours: String, theirs: String| Mismatch {
+            reason,
+            booking: Some(booking.id.clone()),
+            supplier_reference: booking.supplier_reference.clone(),
+            ours: Some(ours),
+            theirs: Some(theirs),
+        };
+        let total = booking.details.total;
+        let Some(lines) = billed.get(&booking.id) else {
+            if booking.status == BookingStatus::Confirmed && booking.details.check_out < today {
+                found.push(mismatch(Reason::NotBilled, total.to_string(), "not on the statement".into()));
+            }
+            continue;
+        };
+        let amounts = lines.iter().map(|l| l.amount.to_string()).collect::<Vec<_>>().join(", ");
+        if !matches!(booking.status, BookingStatus::Confirmed | BookingStatus::CancellationPending) {
+            found.push(mismatch(Reason::BilledButCancelled, booking.status.to_string(), amounts.clone()));
+        }
+        if lines.len() > 1 {
+            found.push(mismatch(Reason::BilledTwice, total.to_string(), amounts));
+        } else if lines[0].amount != total {
+            found.push(mismatch(Reason::BilledOtherAmount, total.to_string(), lines[0].amount.to_string()));
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,5 +375,52 @@ mod tests {
         assert_eq!(reasons(&findings), [Reason::MissingAtSupplier, Reason::MissingInBookhub]);
         let Finding::Mismatch(missing) = &findings[0] else { panic!() };
         assert_eq!(missing.booking.as_ref(), Some(&held.id));
+    }
+
+    fn line(booking: &Booking, amount: &str) -> Billed {
+        Billed {
+            supplier_reference: booking.supplier_reference.clone().unwrap_or_else(|| "JR-X".into()),
+            client_reference: Some(booking.id.to_string()),
+            amount: Money::parse(amount, "EUR").unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_statement_is_compared_line_by_line_and_what_it_misses_is_not_billed() {
+        let day_after = NaiveDate::from_ymd_opt(2027, 3, 19).unwrap();
+        let right = booking(BookingStatus::Confirmed, Some("JR-1"));
+        let cancelled = booking(BookingStatus::Cancelled, Some("JR-2"));
+        let twice = booking(BookingStatus::Confirmed, Some("JR-3"));
+        let other = booking(BookingStatus::Confirmed, Some("JR-4"));
+        let forgotten = booking(BookingStatus::Confirmed, Some("JR-5"));
+        let unknown = Billed {
+            supplier_reference: "JR-9".into(),
+            client_reference: None,
+            amount: Money::parse("10.00", "EUR").unwrap(),
+        };
+        let ours = [right.clone(), cancelled.clone(), twice.clone(), other.clone(), forgotten.clone()];
+        let lines = [
+            line(&right, "450.00"),
+            line(&cancelled, "450.00"),
+            line(&twice, "450.00"),
+            line(&twice, "450.00"),
+            line(&other, "460.00"),
+            unknown,
+        ];
+        let found = compare_statement(&ours, &lines, day_after);
+        let by_reason: Vec<(Reason, Option<BookingId>)> = found.iter().map(|m| (m.reason, m.booking.clone())).collect();
+        assert_eq!(
+            by_reason,
+            [
+                (Reason::BilledUnknown, None),
+                (Reason::BilledButCancelled, Some(cancelled.id.clone())),
+                (Reason::BilledTwice, Some(twice.id.clone())),
+                (Reason::BilledOtherAmount, Some(other.id.clone())),
+                (Reason::NotBilled, Some(forgotten.id.clone())),
+            ]
+        );
+        let stay_not_over =
+            compare_statement(std::slice::from_ref(&forgotten), &[], NaiveDate::from_ymd_opt(2027, 3, 18).unwrap());
+        assert_eq!(stay_not_over, vec![], "billed once the stay has ended");
     }
 }

@@ -2,7 +2,8 @@
 //! supplier's adapter (`list_modified`), translated through the mapping tables, paired with
 //! bookhub's ([`domain::reconciliation`]); what the supplier owns is healed through the state
 //! machine — the booking's change fans out as a webhook's would — and every other difference
-//! is recorded as a mismatch ([`adapters::store::reconciliation`]).
+//! is recorded as a mismatch ([`adapters::store::reconciliation`]), as is every difference with
+//! what the supplier's statements bill.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +11,7 @@ use adapters::store::bookings::{self, Applied, Scope};
 use adapters::store::queue::EnqueuedJob;
 use adapters::store::reconciliation::{self, Run, RunStatus};
 use chrono::{DateTime, Utc};
-use domain::reconciliation::{Finding, Mismatch, Reported, reconcile};
+use domain::reconciliation::{Finding, Mismatch, Reported, compare_statement, reconcile};
 use domain::{ReconciliationRunId, SupplierCode};
 use serde::{Deserialize, Serialize};
 
@@ -92,15 +93,41 @@ async fn reconcile_window(
             Err(_) => *counts.entry("unmapped".into()).or_default() += 1,
         }
     }
+    let billed = reconciliation::billed(&jobs.db, supplier).await?;
     let named: Vec<&str> = theirs
         .iter()
         .flat_map(|r| std::iter::once(r.reference.as_str()).chain(r.client_reference.as_deref()))
+        .chain(
+            billed
+                .iter()
+                .flat_map(|b| std::iter::once(b.supplier_reference.as_str()).chain(b.client_reference.as_deref())),
+        )
         .collect();
     let ours = bookings::for_reconciliation(&jobs.db, supplier, from, to, &named).await?;
     let mut examined: Vec<String> = ours.iter().map(|b| b.id.to_string()).collect();
     examined.extend(theirs.iter().map(|r| format!("ref:{}", r.reference)));
+    examined.extend(billed.iter().map(|b| format!("ref:{}", b.supplier_reference)));
     let mut mismatches: Vec<Mismatch> = Vec::new();
-    for finding in reconcile(&ours, &theirs) {
+    // Once the supplier has sent a statement, what it bills is compared too.
+    if !billed.is_empty() {
+        for m in compare_statement(&ours, &billed, Utc::now().date_naive()) {
+            *counts.entry(m.reason.as_str().into()).or_default() += 1;
+            mismatches.push(m);
+        }
+    }
+    // The supplier's list is compared with the bookings of the window and those it names, not
+    // with those only a statement names (the list need not hold them).
+    let listed_names: std::collections::HashSet<&str> = theirs
+        .iter()
+        .flat_map(|r| std::iter::once(r.reference.as_str()).chain(r.client_reference.as_deref()))
+        .collect();
+    let in_scope = |b: &&domain::Booking| {
+        (from..=to).contains(&b.updated_at)
+            || listed_names.contains(b.id.as_str())
+            || b.supplier_reference.as_deref().is_some_and(|r| listed_names.contains(r))
+    };
+    let listed_ours: Vec<domain::Booking> = ours.iter().filter(in_scope).cloned().collect();
+    for finding in reconcile(&listed_ours, &theirs) {
         match finding {
             Finding::Heal { booking, event } => {
                 // The supplier owns this outcome: applied as its webhook would have been, so

@@ -36,7 +36,8 @@ pub struct CsvRejected {
 }
 
 impl CsvRejected {
-    fn push(&mut self, error: RowError) {
+    /// Records a problem (past [`MAX_REPORTED`], only that there were more).
+    pub fn push(&mut self, error: RowError) {
         if self.errors.len() < MAX_REPORTED {
             self.errors.push(error);
         } else {
@@ -47,7 +48,39 @@ impl CsvRejected {
 
 /// The entries of a `kind` table's CSV, or every problem in it.
 pub fn parse(kind: CodeKind, bytes: &[u8]) -> Result<Vec<Entry>, CsvRejected> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes); // a spreadsheet's BOM
+    let mut entries = Vec::new();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    read(bytes, &COLUMNS, REQUIRED, |row, fields, rejected| {
+        let Some(entry) = parse_row(kind, row, fields, rejected) else { return };
+        match seen.get(&entry.supplier_code) {
+            Some(first) => rejected.push(RowError {
+                row,
+                column: Some("supplier_code".into()),
+                code: "duplicate_code",
+                reason: format!("{} is already on row {first}", entry.supplier_code),
+            }),
+            None => {
+                seen.insert(entry.supplier_code.clone(), row);
+                entries.push(entry);
+            }
+        }
+    })?;
+    Ok(entries)
+}
+
+/// Reads a CSV file whose header row names `columns` (the first `required` of them must be
+/// there; any order; a spreadsheet's BOM is skipped), giving `each` the row number and every
+/// row's fields in `columns` order (`None` for a column the file lacks). Malformed rows, wrong
+/// field counts and text that is not UTF-8 are reported here; `each` reports its own. All or
+/// nothing: any problem and the result is every problem found. Mapping tables and supplier
+/// statements are read with it.
+pub fn read(
+    bytes: &[u8],
+    columns: &[&str],
+    required: usize,
+    mut each: impl FnMut(u64, &[Option<&str>], &mut CsvRejected),
+) -> Result<(), CsvRejected> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut rejected = CsvRejected { errors: Vec::new(), truncated: false };
     let mut reader = ::csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
     let mut records = reader.byte_records();
@@ -58,17 +91,14 @@ pub fn parse(kind: CodeKind, bytes: &[u8]) -> Result<Vec<Entry>, CsvRejected> {
             return Err(whole(
                 1,
                 "missing_header",
-                format!("the first row must name the columns: {}", COLUMNS.join(",")),
+                format!("the first row must name the columns: {}", columns.join(",")),
             ));
         }
     };
-    let columns = match header_columns(&header) {
-        Ok(columns) => columns,
+    let positions = match header_columns(&header, columns, required) {
+        Ok(positions) => positions,
         Err(errors) => return Err(CsvRejected { errors, truncated: false }),
     };
-
-    let mut entries = Vec::new();
-    let mut seen: HashMap<String, u64> = HashMap::new();
     for (index, record) in records.enumerate() {
         let row = index as u64 + 2;
         let record = match record {
@@ -78,76 +108,62 @@ pub fn parse(kind: CodeKind, bytes: &[u8]) -> Result<Vec<Entry>, CsvRejected> {
                 continue;
             }
         };
-        if record.len() != columns.len() {
-            let reason = format!("has {} fields; the header names {}", record.len(), columns.len());
+        if record.len() != positions.len() {
+            let reason = format!("has {} fields; the header names {}", record.len(), positions.len());
             rejected.push(RowError { row, column: None, code: "wrong_field_count", reason });
             continue;
         }
-        let mut fields: [Option<&str>; 5] = [None; 5];
+        let mut fields: Vec<Option<&str>> = vec![None; columns.len()];
         let mut utf8 = true;
-        for (&column, value) in columns.iter().zip(record.iter()) {
+        for (&column, value) in positions.iter().zip(record.iter()) {
             match std::str::from_utf8(value) {
                 Ok(text) => fields[column] = Some(text),
                 Err(_) => {
                     utf8 = false;
                     let reason = "is not UTF-8 text (save the file as UTF-8)".to_owned();
-                    rejected.push(RowError { row, column: Some(COLUMNS[column].into()), code: "not_utf8", reason });
+                    rejected.push(RowError { row, column: Some(columns[column].into()), code: "not_utf8", reason });
                 }
             }
         }
-        if !utf8 {
-            continue;
-        }
-        if let Some(entry) = parse_row(kind, row, &fields, &mut rejected) {
-            match seen.get(&entry.supplier_code) {
-                Some(first) => rejected.push(RowError {
-                    row,
-                    column: Some("supplier_code".into()),
-                    code: "duplicate_code",
-                    reason: format!("{} is already on row {first}", entry.supplier_code),
-                }),
-                None => {
-                    seen.insert(entry.supplier_code.clone(), row);
-                    entries.push(entry);
-                }
-            }
+        if utf8 {
+            each(row, &fields, &mut rejected);
         }
     }
-    if rejected.errors.is_empty() { Ok(entries) } else { Err(rejected) }
+    if rejected.errors.is_empty() { Ok(()) } else { Err(rejected) }
 }
 
 fn whole(row: u64, code: &'static str, reason: String) -> CsvRejected {
     CsvRejected { errors: vec![RowError { row, column: None, code, reason }], truncated: false }
 }
 
-/// Each header cell's column (an index into [`COLUMNS`]), or why the header will not do.
-fn header_columns(header: &::csv::ByteRecord) -> Result<Vec<usize>, Vec<RowError>> {
-    let mut columns = Vec::new();
+/// Each header cell's column (an index into `columns`), or why the header will not do.
+fn header_columns(header: &::csv::ByteRecord, columns: &[&str], required: usize) -> Result<Vec<usize>, Vec<RowError>> {
+    let mut positions = Vec::new();
     let mut errors = Vec::new();
     let error = |column: Option<String>, code, reason: String| RowError { row: 1, column, code, reason };
     for cell in header.iter() {
         let name = String::from_utf8_lossy(cell).trim().to_ascii_lowercase();
-        match COLUMNS.iter().position(|c| *c == name) {
-            Some(i) if columns.contains(&i) => {
+        match columns.iter().position(|c| *c == name) {
+            Some(i) if positions.contains(&i) => {
                 errors.push(error(Some(name), "duplicate_column", "appears twice in the header".into()))
             }
-            Some(i) => columns.push(i),
+            Some(i) => positions.push(i),
             None => errors.push(error(
                 Some(name),
                 "unknown_column",
-                format!("is not a column; the columns are {}", COLUMNS.join(",")),
+                format!("is not a column; the columns are {}", columns.join(",")),
             )),
         }
     }
-    for (i, name) in COLUMNS.iter().enumerate().take(REQUIRED) {
-        if !columns.contains(&i) {
+    for (i, name) in columns.iter().enumerate().take(required) {
+        if !positions.contains(&i) {
             errors.push(error(Some((*name).into()), "missing_column", "the header must name this column".into()));
         }
     }
-    if errors.is_empty() { Ok(columns) } else { Err(errors) }
+    if errors.is_empty() { Ok(positions) } else { Err(errors) }
 }
 
-fn parse_row(kind: CodeKind, row: u64, fields: &[Option<&str>; 5], rejected: &mut CsvRejected) -> Option<Entry> {
+fn parse_row(kind: CodeKind, row: u64, fields: &[Option<&str>], rejected: &mut CsvRejected) -> Option<Entry> {
     let mut flags = Vec::new();
     let mut flag = |column: usize, default: Option<bool>| match fields[column].map(str::trim) {
         None | Some("") => default,

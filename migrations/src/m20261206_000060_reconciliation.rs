@@ -1,5 +1,5 @@
-//! Reconciliation with suppliers: each run over a supplier and a window, and the mismatches
-//! runs find. A mismatch is open until staff resolve it or a later run no longer finds it; one
+//! Reconciliation with suppliers: each run over a supplier and a window, the mismatches runs
+//! find, and the lines of the statements suppliers bill by. A mismatch is open until staff resolve it or a later run no longer finds it; one
 //! open row per (supplier, subject, reason), enforced by a partial unique index, so a mismatch
 //! found again is the same row.
 
@@ -50,6 +50,28 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        m.create_table(
+            Table::create()
+                .table("statement_lines")
+                .col(big_integer("id").auto_increment().primary_key())
+                .col(string("supplier"))
+                // The upload the line came in.
+                .col(string("statement_id"))
+                .col(string("supplier_reference"))
+                .col(string_null("client_reference"))
+                // Exact decimal, as text: never a float.
+                .col(string("amount"))
+                .col(string("currency"))
+                .col(string("status"))
+                .col(date("billed_at"))
+                .col(timestamp_with_time_zone("uploaded_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create().name("idx_statement_lines_supplier").table("statement_lines").col("supplier").to_owned(),
+        )
+        .await?;
         m.get_connection()
             .execute_unprepared(
                 "CREATE UNIQUE INDEX idx_mismatches_open ON reconciliation_mismatches (supplier, subject, reason) \
@@ -60,6 +82,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table("statement_lines").to_owned()).await?;
         m.drop_table(Table::drop().table("reconciliation_mismatches").to_owned()).await?;
         m.drop_table(Table::drop().table("reconciliation_runs").to_owned()).await
     }

@@ -6,14 +6,14 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use domain::reconciliation::{Mismatch, Reason};
-use domain::{ReconciliationRunId, SupplierCode};
+use domain::reconciliation::{Billed, Mismatch, Reason};
+use domain::{ReconciliationRunId, StatementId, SupplierCode};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
-use super::entities::{reconciliation_mismatch as mismatch, reconciliation_run as run};
+use super::entities::{reconciliation_mismatch as mismatch, reconciliation_run as run, statement_line as statement};
 use super::{Database, StoreError, Stored};
 
 domain::code_enum! {
@@ -281,4 +281,63 @@ pub async fn mismatches(
     }
     let rows = query.order_by_desc(mismatch::Column::Id).limit(limit).all(db.orm()).await?;
     rows.into_iter().map(mismatch_from).collect()
+}
+
+/// One line of a supplier's statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementLine {
+    pub supplier_reference: String,
+    pub client_reference: Option<String>,
+    pub amount: domain::Money,
+    /// `billed`, or another word the supplier uses (`credited`, …): only `billed` lines bill.
+    pub status: String,
+    pub billed_at: chrono::NaiveDate,
+}
+
+/// Stores an uploaded statement of `supplier` whole, in one transaction; its id.
+pub async fn store_statement(
+    db: &Database,
+    supplier: &SupplierCode,
+    lines: &[StatementLine],
+) -> Result<StatementId, StoreError> {
+    let id = StatementId::generate();
+    let now = super::now();
+    let txn = db.orm().begin().await?;
+    for chunk in lines.chunks(500) {
+        let rows = chunk.iter().map(|l| statement::ActiveModel {
+            supplier: Set(supplier.to_string()),
+            statement_id: Set(id.to_string()),
+            supplier_reference: Set(l.supplier_reference.clone()),
+            client_reference: Set(l.client_reference.clone()),
+            amount: Set(l.amount.amount().to_string()),
+            currency: Set(l.amount.currency().to_string()),
+            status: Set(l.status.clone()),
+            billed_at: Set(l.billed_at),
+            uploaded_at: Set(now),
+            ..Default::default()
+        });
+        statement::Entity::insert_many(rows).exec_without_returning(&txn).await?;
+    }
+    txn.commit().await?;
+    Ok(id)
+}
+
+/// What `supplier`'s statements bill: their `billed` lines, every upload.
+pub async fn billed(db: &Database, supplier: &SupplierCode) -> Result<Vec<Billed>, StoreError> {
+    let rows = statement::Entity::find()
+        .filter(statement::Column::Supplier.eq(supplier.as_str()))
+        .filter(statement::Column::Status.eq("billed"))
+        .order_by_asc(statement::Column::Id)
+        .all(db.orm())
+        .await?;
+    rows.into_iter()
+        .map(|m| {
+            let row = || format!("statement_lines/{}", m.id);
+            Ok(Billed {
+                amount: domain::Money::parse(&m.amount, &m.currency).stored(&row)?,
+                supplier_reference: m.supplier_reference,
+                client_reference: m.client_reference,
+            })
+        })
+        .collect()
 }

@@ -177,7 +177,7 @@ pub async fn import_csv(
     Ok(ImportReport::new(plan, dry_run, requeued))
 }
 
-fn is_csv(request: &HttpRequest) -> bool {
+pub(crate) fn is_csv(request: &HttpRequest) -> bool {
     let mime = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     mime.and_then(|v| v.parse::<mime::Mime>().ok()).is_some_and(|m| m.essence_str() == "text/csv")
 }

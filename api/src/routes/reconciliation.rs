@@ -1,23 +1,26 @@
 //! `/v1/reconciliations` and `/v1/reconciliation/mismatches`: finance and staff start a
 //! reconciliation run with a supplier over a window (it runs in the background), follow it,
-//! list the mismatches runs found, and resolve one with a note.
+//! list the mismatches runs found, and resolve one with a note; finance uploads the suppliers'
+//! statements, which runs compare too.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use adapters::store::queue;
-use adapters::store::reconciliation::{self, MismatchRecord, MismatchStatus, Resolved, Run};
+use adapters::store::reconciliation::{self, MismatchRecord, MismatchStatus, Resolved, Run, StatementLine};
 use chrono::{DateTime, Utc};
-use domain::{FieldError, ReconciliationRunId};
+use domain::{FieldError, Money, ReconciliationRunId};
 use jobs::reconcile::Reconcile;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
-use crate::auth::FinanceOrStaffCaller;
+use crate::auth::{FinanceCaller, FinanceOrStaffCaller};
 use crate::error::{ApiError, Problem};
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, RawBody};
 use crate::pagination;
+use crate::routes::mapping_files::is_csv;
 use crate::routes::mappings::supplier;
 use crate::routes::{Endpoint, Method, Page, given};
+use mappings::csv::{CsvRejected, RowError};
 
 /// The longest window one run covers.
 const MAX_WINDOW: chrono::Duration = chrono::Duration::days(31);
@@ -268,7 +271,98 @@ pub async fn resolve(
     }
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct StatementParams {
+    /// The configured supplier whose statement this is.
+    pub supplier: String,
+}
+
+/// An uploaded statement.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatementStored {
+    #[schema(example = "stm_0193a5b2c4d27e8f9a0b1c2d3e4f5a6b")]
+    pub statement_id: String,
+    pub supplier: String,
+    pub lines: usize,
+}
+
+/// The columns of a statement, all required.
+const STATEMENT_COLUMNS: [&str; 6] =
+    ["supplier_reference", "client_reference", "amount", "currency", "status", "billed_at"];
+
+/// Upload a supplier's statement as CSV (finance).
+///
+/// Columns `supplier_reference,client_reference,amount,currency,status,billed_at` (any order;
+/// `client_reference` may be empty; `billed_at` is a date, `YYYY-MM-DD`). Lines whose `status`
+/// is `billed` bill their booking; runs then compare them with bookhub (`billed_but_cancelled`,
+/// `billed_twice`, `billed_other_amount`, `billed_unknown`, `not_billed`). One bad row and
+/// nothing is stored: 422 lists each problem with its row and column.
+#[utoipa::path(post, path = "/v1/reconciliation/statements", tag = "reconciliation", params(StatementParams),
+    request_body(content = String, content_type = "text/csv"),
+    responses(
+        (status = 201, description = "Stored", body = StatementStored),
+        (status = 400, description = "No `supplier`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not `text/csv`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An unknown supplier, or row errors (`row_errors`); nothing was stored", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn upload_statement(
+    state: web::Data<AppState>,
+    _caller: FinanceCaller,
+    request: HttpRequest,
+    params: web::Query<StatementParams>,
+    body: RawBody,
+) -> Result<HttpResponse, ApiError> {
+    let supplier = supplier(&state, &params.supplier).map_err(|_| {
+        let message = "name a configured supplier: ?supplier=…";
+        ApiError::Validation(FieldError { field: "supplier".into(), code: "invalid", message: message.into() }.into())
+    })?;
+    if !is_csv(&request) {
+        return Err(ApiError::NotCsv);
+    }
+    let lines = parse_statement(&body.0).map_err(ApiError::CsvRejected)?;
+    let id = reconciliation::store_statement(&state.db, &supplier, &lines).await?;
+    let stored = StatementStored { statement_id: id.to_string(), supplier: supplier.to_string(), lines: lines.len() };
+    Ok(HttpResponse::Created().json(stored))
+}
+
+/// A statement's lines, or every problem in the file.
+fn parse_statement(bytes: &[u8]) -> Result<Vec<StatementLine>, CsvRejected> {
+    let mut lines = Vec::new();
+    mappings::csv::read(bytes, &STATEMENT_COLUMNS, STATEMENT_COLUMNS.len(), |row, fields, rejected| {
+        let text = |i: usize| fields[i].map(str::trim).unwrap_or_default();
+        let mut problem = |column: usize, code: &'static str, reason: String| {
+            rejected.push(RowError { row, column: Some(STATEMENT_COLUMNS[column].into()), code, reason })
+        };
+        let reference = text(0);
+        if reference.is_empty() || reference.len() > 100 {
+            problem(0, "invalid", "must be the supplier's reference (1 to 100 characters)".into());
+        }
+        let amount = Money::parse(text(2), text(3)).map_err(|e| problem(2, "invalid_amount", e.to_string())).ok();
+        let status = text(4);
+        if status.is_empty() || status.len() > 32 {
+            problem(4, "invalid", "must say what the line is, e.g. `billed` (1 to 32 characters)".into());
+        }
+        let billed_at = chrono::NaiveDate::parse_from_str(text(5), "%Y-%m-%d")
+            .map_err(|_| problem(5, "invalid_date", format!("{:?} is not a date (YYYY-MM-DD)", text(5))))
+            .ok();
+        let client = text(1);
+        if let (Some(amount), Some(billed_at), false) = (amount, billed_at, reference.is_empty() || status.is_empty()) {
+            lines.push(StatementLine {
+                supplier_reference: reference.to_owned(),
+                client_reference: (!client.is_empty()).then(|| client.to_owned()),
+                amount,
+                status: status.to_ascii_lowercase(),
+                billed_at,
+            });
+        }
+    })?;
+    Ok(lines)
+}
+
 pub const ROUTES: &[Endpoint] = &[
+    Endpoint { method: Method::Post, path: "/v1/reconciliation/statements", handler: || web::to(upload_statement) },
     Endpoint { method: Method::Post, path: "/v1/reconciliations", handler: || web::to(start) },
     Endpoint { method: Method::Get, path: "/v1/reconciliations/{id}", handler: || web::to(get) },
     Endpoint { method: Method::Get, path: "/v1/reconciliation/mismatches", handler: || web::to(mismatches) },

@@ -148,6 +148,8 @@ enum Audience {
     Admin,
     /// Finance, staff and admins.
     FinanceOrStaff,
+    /// Finance and admins.
+    Finance,
 }
 
 fn audience(method: &str, template: &str) -> Audience {
@@ -158,6 +160,7 @@ fn audience(method: &str, template: &str) -> Audience {
         t if t.starts_with("/v1/agency/") => Audience::Agency,
         "/v1/agencies/{id}/webhook" if method == "get" => Audience::Staff,
         t if t.starts_with("/v1/keys") || t.starts_with("/v1/agencies/") => Audience::Admin,
+        "/v1/reconciliation/statements" => Audience::Finance,
         t if t.starts_with("/v1/reconciliation") => Audience::FinanceOrStaff,
         _ => Audience::Staff,
     }
@@ -516,15 +519,16 @@ async fn every_documented_operation_answers_as_documented() {
             Audience::Agency | Audience::AgencyOrStaff => &agency,
             Audience::Admin => &admin,
             Audience::Staff => &staff,
-            Audience::FinanceOrStaff => &finance,
+            Audience::FinanceOrStaff | Audience::Finance => &finance,
         };
         let mut base = Case { label: "base".into(), path: fill(None), auth: bearer(own_key), ..Case::default() };
         if !authenticated {
             base.auth = None;
         }
         for param in op["parameters"].as_array().into_iter().flatten() {
-            if param["required"] == json!(true) && param["in"] == "query" {
-                let value = walk.spec.resolve(&param["schema"])["enum"][0].as_str().expect("an enum").to_owned();
+            // A required choice gets its first value; a required name, its fixture below.
+            let choice = walk.spec.resolve(&param["schema"])["enum"][0].as_str().map(str::to_owned);
+            if let (true, true, Some(value)) = (param["required"] == json!(true), param["in"] == "query", choice) {
                 base.query.push((param["name"].as_str().expect("a name").to_owned(), value));
             }
         }
@@ -533,6 +537,10 @@ async fn every_documented_operation_answers_as_documented() {
         } else if template == "/v1/reconciliations" {
             base = base
                 .json(&json!({"supplier": "sandbox", "from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z"}));
+        } else if template == "/v1/reconciliation/statements" {
+            base.query.push(("supplier".into(), "sandbox".into()));
+            let csv = "supplier_reference,client_reference,amount,currency,status,billed_at\nSBX-1,,450.00,EUR,billed,2026-11-30\n";
+            base.body = Some(("text/csv".into(), csv.as_bytes().to_vec()));
         } else if template.ends_with("/resolve") {
             base = base.json(&json!({"note": "checked with the supplier"}));
         } else if method == "post" && template == "/v1/keys" {
@@ -569,6 +577,7 @@ async fn every_documented_operation_answers_as_documented() {
                 let mut case = fresh_key(Case { auth: bearer(key), ..base.with(format!("{role} key")) });
                 let denied = match (audience, role) {
                     (Audience::FinanceOrStaff, other) => other == "agency",
+                    (Audience::Finance, other) => other != "finance" && other != "admin",
                     (_, "finance") => true,
                     (Audience::Agency, other) => other != "agency",
                     (Audience::AgencyOrStaff, _) => false,
@@ -604,6 +613,8 @@ async fn every_documented_operation_answers_as_documented() {
                         let empty_means_absent = value.is_empty() && is_text && param["required"] != json!(true);
                         // A cursor is opaque: only one this API handed out is taken.
                         let opaque = name == "cursor" || name == "after";
+                        // Only a configured supplier's statement is taken (201), any other 422.
+                        let opaque = opaque || template == "/v1/reconciliation/statements";
                         if (allowed && !opaque) || empty_means_absent {
                             case = case.expect(200);
                         }
@@ -640,7 +651,7 @@ async fn every_documented_operation_answers_as_documented() {
             // A CSV import refuses any JSON body as the wrong media type.
             cases.push(match template.as_str() {
                 t if t.starts_with("/v1/webhooks") => malformed,
-                t if t.ends_with(".csv") => malformed.expect(415),
+                t if t.ends_with(".csv") || t.ends_with("/statements") => malformed.expect(415),
                 _ => malformed.expect(400),
             });
             let mut huge = fresh_key(base.with("body past the limit"));

@@ -232,3 +232,92 @@ async fn finance_runs_a_reconciliation_through_the_api_and_resolves_what_it_foun
     let backwards = json!({"supplier": "jsonrest", "from": chrono::Utc::now(), "to": from});
     assert_eq!(app.post(&finance, "/v1/reconciliations").json(&backwards).send().await.unwrap().status(), 422);
 }
+
+/// A stay that has ended: the statement should bill it.
+async fn past_stay(app: &TestApp, agency: &str, client_reference: &str) -> String {
+    let mut body = booking_body();
+    body["supplier"] = json!("jsonrest");
+    body["client_reference"] = json!(client_reference);
+    body["check_in"] = json!("2026-11-01");
+    body["check_out"] = json!("2026-11-03");
+    let id = app.booked(agency, &body).await["id"].as_str().unwrap().to_owned();
+    app.run_due_jobs().await;
+    assert_eq!(status(app, agency, &id).await, "confirmed", "{client_reference}");
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_is_checked_line_by_line_and_a_bad_one_stores_nothing() {
+    let (sim, app) = with_simulator(bookhub_tests::no_workers).await;
+    let (_, agency) = app.agency("Viajes Sol").await;
+    let finance = app.key(Role::Finance).await;
+    let from = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let right = past_stay(&app, &agency, "AG-right").await;
+    let cancelled = past_stay(&app, &agency, "AG-cancelled").await;
+    let twice = past_stay(&app, &agency, "AG-twice").await;
+    let other = past_stay(&app, &agency, "AG-other").await;
+    let forgotten = past_stay(&app, &agency, "AG-forgotten").await;
+    app.post(&agency, &format!("/v1/bookings/{cancelled}/cancel")).send().await.unwrap();
+    app.run_due_jobs().await;
+    assert_eq!(status(&app, &agency, &cancelled).await, "cancelled");
+    let reference = |id: &str| sim.booking(Protocol::Jsonrest, id).unwrap().reference;
+    let line = |id: &str, amount: &str| format!("{},{id},{amount},EUR,billed,2026-11-30\n", reference(id));
+    let mut statement = String::from("supplier_reference,client_reference,amount,currency,status,billed_at\n");
+    for (id, amount) in
+        [(&right, "450.00"), (&cancelled, "450.00"), (&twice, "450.00"), (&twice, "450.00"), (&other, "460.00")]
+    {
+        statement += &line(id, amount);
+    }
+    statement += "JR-999999,,99.00,EUR,billed,2026-11-30\n";
+    // A credit line bills nothing.
+    statement += &format!("{},{forgotten},450.00,EUR,credited,2026-11-30\n", reference(&forgotten));
+    let upload = |csv: String| {
+        app.post(&finance, "/v1/reconciliation/statements?supplier=jsonrest")
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+    };
+
+    let bad = "supplier_reference,client_reference,amount,currency,status,billed_at\nJR-1,,4x0,EUR,billed,2026-11-30\n,,1.00,EUR,billed,30/11/2026\n";
+    let refused = bookhub_tests::problem(upload(bad.into()).await.unwrap(), 422).await;
+    let errors: Vec<(u64, String)> = refused["row_errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["row"].as_u64().unwrap(), e["column"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(errors, [(2, "amount".into()), (3, "supplier_reference".into()), (3, "billed_at".into())]);
+    let missing_column = "supplier_reference,amount,currency,status,billed_at\nJR-1,1.00,EUR,billed,2026-11-30\n";
+    bookhub_tests::problem(upload(missing_column.into()).await.unwrap(), 422).await;
+    let jsonrest: SupplierCode = "jsonrest".parse().unwrap();
+    assert_eq!(reconciliation::billed(&app.db, &jsonrest).await.unwrap(), vec![], "nothing was stored");
+
+    let stored = upload(statement).await.unwrap();
+    assert_eq!(stored.status(), 201);
+    assert_eq!(stored.json::<serde_json::Value>().await.unwrap()["lines"], 7);
+    let run = jobs::reconcile::run(app.jobs(), &jsonrest, from, chrono::Utc::now() + chrono::Duration::minutes(1))
+        .await
+        .unwrap();
+    let expected: BTreeMap<String, u64> = [
+        ("billed_but_cancelled", 1),
+        ("billed_twice", 1),
+        ("billed_other_amount", 1),
+        ("billed_unknown", 1),
+        ("not_billed", 1),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(run.counts, expected, "each statement case once, nothing else");
+    let found = open(&app).await;
+    for (subject, reason) in [
+        (cancelled.as_str(), "billed_but_cancelled"),
+        (twice.as_str(), "billed_twice"),
+        (other.as_str(), "billed_other_amount"),
+        ("ref:JR-999999", "billed_unknown"),
+        (forgotten.as_str(), "not_billed"),
+    ] {
+        assert!(found.contains_key(&(subject.to_owned(), reason.to_owned())), "{reason} of {subject}: {found:?}");
+    }
+    assert!(!found.keys().any(|(subject, _)| *subject == right), "the booking billed right is not flagged");
+}

@@ -10,6 +10,7 @@ pub mod booking;
 pub mod idempotency_key;
 pub mod reconciliation_mismatch;
 pub mod reconciliation_run;
+pub mod statement_line;
 pub mod voucher;
 pub mod webhook_attempt;
 pub mod webhook_event;
