@@ -5,7 +5,7 @@
 //! is recorded as a mismatch ([`adapters::store::reconciliation`]), as is every difference with
 //! what the supplier's statements bill.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use adapters::store::bookings::{self, Applied, Scope};
 use adapters::store::queue::EnqueuedJob;
@@ -94,15 +94,15 @@ async fn reconcile_window(
         }
     }
     let billed = reconciliation::billed(&jobs.db, supplier).await?;
-    let named: Vec<&str> = theirs
+    // What the supplier's list names (its references and the client references it echoes),
+    // then what its statements name as well.
+    let listed_names: HashSet<&str> = theirs
         .iter()
         .flat_map(|r| std::iter::once(r.reference.as_str()).chain(r.client_reference.as_deref()))
-        .chain(
-            billed
-                .iter()
-                .flat_map(|b| std::iter::once(b.supplier_reference.as_str()).chain(b.client_reference.as_deref())),
-        )
         .collect();
+    let billed_names =
+        billed.iter().flat_map(|b| std::iter::once(b.supplier_reference.as_str()).chain(b.client_reference.as_deref()));
+    let named: Vec<&str> = listed_names.iter().copied().chain(billed_names).collect();
     let ours = bookings::for_reconciliation(&jobs.db, supplier, from, to, &named).await?;
     let mut examined: Vec<String> = ours.iter().map(|b| b.id.to_string()).collect();
     examined.extend(theirs.iter().map(|r| format!("ref:{}", r.reference)));
@@ -117,10 +117,6 @@ async fn reconcile_window(
     }
     // The supplier's list is compared with the bookings of the window and those it names, not
     // with those only a statement names (the list need not hold them).
-    let listed_names: std::collections::HashSet<&str> = theirs
-        .iter()
-        .flat_map(|r| std::iter::once(r.reference.as_str()).chain(r.client_reference.as_deref()))
-        .collect();
     let in_scope = |b: &&domain::Booking| {
         (from..=to).contains(&b.updated_at)
             || listed_names.contains(b.id.as_str())

@@ -20,7 +20,7 @@ use super::session::{AdminForm, AdminSession, same};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::routes::mapping_files::{ImportReport, csv_file, import_csv, table_csv};
-use crate::routes::mappings::{MappingRequest, apply, parse_entry, requeue_waiting, supplier, table};
+use crate::routes::mappings::{MappingRequest, apply, parse_entry, requeue_waiting, summaries, supplier, table};
 
 fn table_url(table: &Table) -> String {
     format!("/admin/mappings/{}/{}", table.supplier, table.kind)
@@ -32,8 +32,7 @@ pub async fn tables(
     state: web::Data<AppState>,
     session: AdminSession,
 ) -> Result<HttpResponse, AdminError> {
-    let counts = state.mappings.counts().await.map_err(ApiError::from)?;
-    let unmapped = webhooks::unmapped_codes(&state.db).await?;
+    let tables = summaries(&state).await?;
     let body = html! {
         table.rows {
             caption { "One table per supplier and kind" }
@@ -42,17 +41,12 @@ pub async fn tables(
                 th scope="col" { "Active" } th scope="col" { "Unmapped codes" } th scope="col" { "Waiting messages" }
             } }
             tbody {
-                @for supplier in state.suppliers.codes() {
-                    @for kind in CodeKind::ALL {
-                        @let (rows, active) = counts.get(&(supplier.to_string(), kind.to_string())).copied().unwrap_or_default();
-                        @let waiting = unmapped.iter().filter(|u| u.supplier == supplier.as_str() && u.kind == kind.as_str());
-                        @let (codes, messages) = waiting.fold((0, 0), |(c, n), u| (c + 1, n + u.waiting));
-                        tr {
-                            td { a href={ "/admin/mappings/" (supplier) "/" (kind) } { (supplier) } }
-                            td { (kind) } td { (rows) } td { (active) }
-                            td { @if codes > 0 { a href="/admin/unmapped" { (codes) } } @else { "0" } }
-                            td { (messages) }
-                        }
+                @for t in &tables {
+                    tr {
+                        td { a href={ "/admin/mappings/" (t.supplier) "/" (t.kind) } { (t.supplier) } }
+                        td { (t.kind) } td { (t.rows) } td { (t.active_rows) }
+                        td { @if t.unmapped_codes > 0 { a href="/admin/unmapped" { (t.unmapped_codes) } } @else { "0" } }
+                        td { (t.waiting_messages) }
                     }
                 }
             }
@@ -216,9 +210,7 @@ pub async fn save(
     let (plan, requeued) = apply(&state.mappings, &state.db, &table, Edit::Put(entry), &actor, false).await?;
     let verb = if plan.added.is_empty() { "Saved" } else { "Added" };
     let mut notice = format!("{verb} {code} → {}.", request.bookhub_code);
-    if requeued > 0 {
-        notice += &format!(" {requeued} waiting message(s) are being processed again.");
-    }
+    notice += &requeued_notice(requeued);
     let back = f.back.as_deref().filter(|b| *b == "/admin/unmapped").map_or_else(|| table_url(&table), str::to_owned);
     Ok(redirect(&back, notice))
 }
@@ -400,10 +392,13 @@ pub async fn apply_import(
         report.removed.len(),
         report.unchanged
     );
-    if report.requeued_events > 0 {
-        notice += &format!(" {} waiting message(s) are being processed again.", report.requeued_events);
-    }
+    notice += &requeued_notice(report.requeued_events);
     Ok(redirect(&table_url(&table), notice))
+}
+
+/// What a change's notice says of the waiting messages it sent back to be processed.
+fn requeued_notice(requeued: u64) -> String {
+    if requeued > 0 { format!(" {requeued} waiting message(s) are being processed again.") } else { String::new() }
 }
 
 /// The table's change history, newest first.

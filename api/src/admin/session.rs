@@ -43,7 +43,7 @@ pub struct AdminSession {
 impl AdminSession {
     /// Who made a change through the UI, for the mapping audit.
     pub fn actor(&self, via: mappings::Via) -> mappings::Actor {
-        mappings::Actor { key_id: Some(self.key.id.to_string()), label: self.key.label.clone(), via }
+        crate::routes::mappings::actor_of(&self.key, via)
     }
 }
 

@@ -36,7 +36,11 @@ pub fn table(state: &AppState, supplier: &str, kind: &str) -> Result<Table, ApiE
 
 /// The staff key behind a change, for the rows and the audit.
 pub fn actor(caller: &StaffCaller, via: Via) -> Actor {
-    let key = &caller.0.0;
+    actor_of(&caller.0.0, via)
+}
+
+/// The key behind a change (the API's caller, the admin UI's session).
+pub fn actor_of(key: &adapters::store::api_keys::ApiKeyRecord, via: Via) -> Actor {
     Actor { key_id: Some(key.id.to_string()), label: key.label.clone(), via }
 }
 
@@ -131,6 +135,11 @@ pub struct TableList {
     responses((status = 200, body = TableList)),
     security(("api_key" = [])))]
 pub async fn tables(state: web::Data<AppState>, _caller: StaffCaller) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(TableList { data: summaries(&state).await? }))
+}
+
+/// Every configured supplier's tables with their counts: the API's list and the admin UI's.
+pub async fn summaries(state: &AppState) -> Result<Vec<TableSummary>, ApiError> {
     let counts = state.mappings.counts().await?;
     let unmapped = webhooks::unmapped_codes(&state.db).await?;
     let mut data = Vec::new();
@@ -144,7 +153,7 @@ pub async fn tables(state: web::Data<AppState>, _caller: StaffCaller) -> Result<
             data.push(TableSummary { supplier, kind, rows, active_rows, unmapped_codes, waiting_messages });
         }
     }
-    Ok(HttpResponse::Ok().json(TableList { data }))
+    Ok(data)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
