@@ -153,7 +153,10 @@ async fn run(app: &TestApp, browser: &Client, staff: &str) {
     assert_eq!(text(browser, "#login-error").await, "That key is not valid.");
     browser.find(Locator::Id("key")).await.unwrap().send_keys(staff).await.unwrap();
     click(browser, "//button[text()='Sign in']").await;
-    assert_eq!(text(browser, "h1").await, "Mapping tables", "back where sign-in was asked");
+    // The sign-in page has an h1 too: the new page is the one at the asked URL.
+    let asked = url::Url::parse(&app.url("/admin/mappings")).unwrap();
+    browser.wait().at_most(WAIT).for_url(&asked).await.expect("back where sign-in was asked");
+    assert_eq!(text(browser, "h1").await, "Mapping tables");
     let cookies = browser.get_all_cookies().await.unwrap();
     let session = cookies.iter().find(|c| c.name() == "bookhub_session").expect("the session cookie");
     assert_eq!(
