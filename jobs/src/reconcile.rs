@@ -8,8 +8,9 @@
 use std::collections::{BTreeMap, HashSet};
 
 use adapters::store::bookings::{self, Applied, Scope};
-use adapters::store::queue::EnqueuedJob;
+use adapters::store::queue::{self, EnqueuedJob};
 use adapters::store::reconciliation::{self, Run, RunStatus};
+use adapters::store::{Database, StoreError};
 use chrono::{DateTime, Utc};
 use domain::reconciliation::{Finding, Mismatch, Reported, compare_statement, reconcile};
 use domain::{ReconciliationRunId, SupplierCode};
@@ -44,17 +45,40 @@ async fn execute(jobs: &SupplierJobs, run: &Run) -> Result<(), JobError> {
     outcome.map(|_| ())
 }
 
-/// Runs a run started through the API (`POST /v1/reconciliations`) in the background.
+/// Starts a run of `supplier` over `[from, to]` and queues it (the `bookhub.reconcile` job);
+/// the started run. A run that cannot be queued is recorded as failed. `scheduled` runs send
+/// the finance report when they are done.
+pub async fn start_queued(
+    db: &Database,
+    supplier: &SupplierCode,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    scheduled: bool,
+) -> Result<Run, StoreError> {
+    let run = reconciliation::start(db, supplier, from, to).await?;
+    let job = Reconcile { run: run.id.clone(), scheduled };
+    if let Err(e) = queue::push(db.pool(), &[job.enqueued()]).await {
+        reconciliation::finish(db, &run.id, Err("the run could not be queued")).await?;
+        return Err(e);
+    }
+    Ok(run)
+}
+
+/// Runs a started run in the background: one `POST /v1/reconciliations` asked for, or one
+/// the schedule claimed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reconcile {
     pub run: ReconciliationRunId,
+    /// Claimed by the schedule: the finance report is emailed once the run is done.
+    #[serde(default)]
+    pub scheduled: bool,
 }
 
 impl Reconcile {
     pub const QUEUE: &'static str = "bookhub.reconcile";
 
-    pub fn for_run(run: &ReconciliationRunId) -> EnqueuedJob {
-        crate::enqueued(Self::QUEUE, &Reconcile { run: run.clone() }, run.to_string())
+    fn enqueued(&self) -> EnqueuedJob {
+        crate::enqueued(Self::QUEUE, self, self.run.to_string())
     }
 }
 

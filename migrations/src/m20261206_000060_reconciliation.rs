@@ -1,7 +1,9 @@
-//! Reconciliation with suppliers: each run over a supplier and a window, the mismatches runs
-//! find, and the lines of the statements suppliers bill by. A mismatch is open until staff resolve it or a later run no longer finds it; one
-//! open row per (supplier, subject, reason), enforced by a partial unique index, so a mismatch
-//! found again is the same row.
+//! Reconciliation and billing: each run over a supplier and a window, the mismatches runs find,
+//! the lines of the statements suppliers bill by, the claims on scheduled slots, the invoice
+//! lines and credit notes issued to agencies, and the events bookhub's own systems receive.
+//! A mismatch is open until staff resolve it or a later run no longer finds it; one open row
+//! per (supplier, subject, reason), enforced by a partial unique index, so a mismatch found
+//! again is the same row.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -78,11 +80,72 @@ impl MigrationTrait for Migration {
                  WHERE status = 'open'",
             )
             .await?;
+        // A scheduled slot, claimed once across every process sharing the database: the
+        // process whose insert lands runs it, the others see the row and skip it.
+        m.create_table(
+            Table::create()
+                .table("schedule_claims")
+                .col(string("job"))
+                .col(string("supplier"))
+                .col(timestamp_with_time_zone("slot"))
+                .col(timestamp_with_time_zone("claimed_at"))
+                .primary_key(Index::create().col("job").col("supplier").col("slot"))
+                .to_owned(),
+        )
+        .await?;
+        // Invoice lines and credit notes: one of each kind per booking at most, numbered from
+        // the row's own sequence.
+        m.create_table(
+            Table::create()
+                .table("invoices")
+                .col(big_integer("seq").auto_increment().primary_key())
+                .col(string("number").unique_key())
+                // invoice | credit_note
+                .col(string("kind"))
+                .col(string("booking_id"))
+                .col(string("agency_id"))
+                .col(string("supplier"))
+                // Exact decimal, as text: never a float.
+                .col(string("amount"))
+                .col(string("currency"))
+                .col(date("issue_date"))
+                .col(date("due_date"))
+                .col(timestamp_with_time_zone("issued_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("idx_invoices_booking_kind")
+                .table("invoices")
+                .col("booking_id")
+                .col("kind")
+                .unique()
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(Index::create().name("idx_invoices_issue_date").table("invoices").col("issue_date").to_owned())
+            .await?;
+        // Events for bookhub's own systems (accounting, automations), written in the same
+        // transaction as what they tell; the operational webhooks deliver them.
+        m.create_table(
+            Table::create()
+                .table("operator_events")
+                .col(big_integer("seq").auto_increment().primary_key())
+                .col(string("id").unique_key())
+                .col(string("event_type"))
+                .col(json_binary("payload"))
+                .col(timestamp_with_time_zone("created_at"))
+                .to_owned(),
+        )
+        .await?;
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_table(Table::drop().table("statement_lines").to_owned()).await?;
+        for table in ["operator_events", "invoices", "schedule_claims", "statement_lines"] {
+            m.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
         m.drop_table(Table::drop().table("reconciliation_mismatches").to_owned()).await?;
         m.drop_table(Table::drop().table("reconciliation_runs").to_owned()).await
     }

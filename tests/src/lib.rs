@@ -146,8 +146,9 @@ impl TestApp {
 /// The sandbox's webhook secret in tests: one for every process on a test database.
 pub const SANDBOX_SECRET: &str = "whsec_dGVzdC1zYW5kYm94LXNlY3JldC0zMi1ieXRlcw==";
 
-/// Settings for a bookhub on the test database `url`: a free port, two HTTP workers, and the
-/// sandbox on (with a shared secret) whatever the backend, as most tests book with it.
+/// Settings for a bookhub on the test database `url`: a free port, two HTTP workers, no
+/// scheduled reconciliation, and the sandbox on (with a shared secret) whatever the backend, as
+/// most tests book with it.
 pub fn test_settings(url: &str) -> Settings {
     let mut settings = Settings {
         database_url: url.parse().expect("a test database URL"),
@@ -155,6 +156,8 @@ pub fn test_settings(url: &str) -> Settings {
         http_workers: 2,
         ..Settings::default()
     };
+    // Runs start when a test asks; the schedule's own test runs it.
+    settings.reconciliation.enabled = false;
     if let Some(api::config::SupplierSettings::Sandbox(sandbox)) =
         settings.suppliers.get_mut(&"sandbox".parse().expect("a valid code"))
     {

@@ -114,6 +114,12 @@ fn describe(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// Whether `address` is an email address a message can be sent to (a name may come with it:
+/// `Finance <finance@example.com>`); why not when it is not.
+pub fn check_address(address: &str) -> Result<(), String> {
+    address.trim().parse::<Mailbox>().map(|_| ()).map_err(|_| "must be an email address".to_owned())
+}
+
 /// Sends agency email as the `[email]` block says. Cheap to clone: clones share the settings.
 #[derive(Clone)]
 pub struct Mailer {

@@ -91,6 +91,20 @@ pub async fn find(db: &Database, id: &ReconciliationRunId) -> Result<Option<Run>
     run::Entity::find_by_id(id.as_str()).one(db.orm()).await?.map(run_from).transpose()
 }
 
+/// The last `limit` runs of `supplier`, newest first.
+pub async fn runs(db: &Database, supplier: &SupplierCode, limit: u64) -> Result<Vec<Run>, StoreError> {
+    run::Entity::find()
+        .filter(run::Column::Supplier.eq(supplier.as_str()))
+        .order_by_desc(run::Column::StartedAt)
+        .order_by_desc(run::Column::Id)
+        .limit(limit)
+        .all(db.orm())
+        .await?
+        .into_iter()
+        .map(run_from)
+        .collect()
+}
+
 /// Ends a run: `done` with its counts, or `failed` with why.
 pub async fn finish(
     db: &Database,

@@ -48,6 +48,10 @@ pub struct Settings {
     pub mappings: MappingSettings,
     /// The web admin UI at `/admin`.
     pub admin: AdminSettings,
+    /// Scheduled reconciliation runs with the suppliers.
+    pub reconciliation: ReconciliationSettings,
+    /// Invoicing to agencies and the finance report.
+    pub finance: FinanceSettings,
     /// The CRM's records API; absent: no CRM, and CRM jobs finish at once.
     pub crm: Option<CrmSettings>,
     /// Agency emails over SMTP (off by default).
@@ -198,6 +202,85 @@ impl AdminSettings {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct ReconciliationSettings {
+    /// Run the schedule in this process. Every process may: each slot runs once among all the
+    /// processes sharing the database.
+    pub enabled: bool,
+    /// When every supplier is reconciled: a cron expression with seconds first, in UTC
+    /// (`"0 0 */6 * * *"`: every 6 hours on the hour).
+    pub schedule: String,
+    /// Another schedule for some suppliers, by code.
+    #[serde(default)]
+    pub schedules: BTreeMap<SupplierCode, String>,
+    /// How far back from its slot a scheduled run looks: longer than the time between slots,
+    /// so a slot missed while bookhub was down is covered by the next.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// How often the schedule is looked at: the most a run starts after its slot.
+    #[serde(with = "humantime_serde")]
+    pub tick: Duration,
+}
+
+impl ReconciliationSettings {
+    fn validate(&self, suppliers: &BTreeMap<SupplierCode, SupplierSettings>) -> Result<(), SettingError> {
+        cron_schedule("schedule", &self.schedule)?;
+        for (code, schedule) in &self.schedules {
+            let key = format!("schedules.{code}");
+            if !suppliers.contains_key(code) {
+                return Err(SettingError::new(key, "not a configured supplier"));
+            }
+            cron_schedule(&key, schedule)?;
+        }
+        in_duration_range("window", self.window, Duration::from_secs(60)..=Duration::from_secs(31 * 86_400))?;
+        in_duration_range("tick", self.tick, Duration::from_millis(10)..=Duration::from_secs(60))
+    }
+
+    /// Each enabled supplier's schedule, parsed.
+    pub fn schedules(&self, suppliers: impl IntoIterator<Item = SupplierCode>) -> Vec<(SupplierCode, cron::Schedule)> {
+        suppliers
+            .into_iter()
+            .map(|code| {
+                let text = self.schedules.get(&code).unwrap_or(&self.schedule);
+                (code, text.parse().expect("checked by validate"))
+            })
+            .collect()
+    }
+}
+
+/// A cron expression `cron` reads: six or seven fields, seconds first.
+fn cron_schedule(key: &str, text: &str) -> Result<cron::Schedule, SettingError> {
+    text.parse::<cron::Schedule>().map_err(|e| {
+        SettingError::new(key, format!("not a cron schedule (seconds minutes hours day month weekday): {e}"))
+    })
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinanceSettings {
+    /// Days from an invoice line's (or credit note's) issue date to its due date.
+    pub payment_terms_days: u32,
+    /// Who receives the finance report (XLSX attached) after each scheduled run; none: no
+    /// email. Needs `[email]` enabled.
+    #[serde(default)]
+    pub report_recipients: Vec<String>,
+}
+
+impl FinanceSettings {
+    fn validate(&self, email: &EmailSettings) -> Result<(), SettingError> {
+        in_range("payment_terms_days", self.payment_terms_days, 0..=365)?;
+        for (i, address) in self.report_recipients.iter().enumerate() {
+            adapters::notify::email::check_address(address)
+                .map_err(|why| SettingError::new(format!("report_recipients.{i}"), why))?;
+        }
+        if !self.report_recipients.is_empty() && !email.enabled {
+            return Err(SettingError::new("report_recipients", "needs [email] enabled to be sent"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WebhookSettings {
     /// How far a webhook's timestamp may be from now, either way.
     #[serde(with = "humantime_serde")]
@@ -280,6 +363,14 @@ impl Default for Settings {
             },
             mappings: MappingSettings { refresh_interval: Duration::from_secs(1) },
             admin: AdminSettings { session_ttl: Duration::from_secs(8 * 3600) },
+            reconciliation: ReconciliationSettings {
+                enabled: true,
+                schedule: "0 0 */6 * * *".into(),
+                schedules: BTreeMap::new(),
+                window: Duration::from_secs(24 * 3600),
+                tick: Duration::from_secs(1),
+            },
+            finance: FinanceSettings { payment_terms_days: 30, report_recipients: Vec::new() },
             crm: None,
             email: EmailSettings::default(),
             agency_webhooks: AgencyWebhookSettings::default(),
@@ -394,6 +485,8 @@ impl Settings {
         self.webhooks.validate().map_err(ConfigError::in_section("webhooks"))?;
         self.mappings.validate().map_err(ConfigError::in_section("mappings"))?;
         self.admin.validate().map_err(ConfigError::in_section("admin"))?;
+        self.reconciliation.validate(&self.suppliers).map_err(ConfigError::in_section("reconciliation"))?;
+        self.finance.validate(&self.email).map_err(ConfigError::in_section("finance"))?;
         if let Some(crm) = &self.crm {
             crm.validate().map_err(ConfigError::in_section("crm"))?;
         }

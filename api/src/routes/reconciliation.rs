@@ -4,11 +4,9 @@
 //! statements, which runs compare too.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use adapters::store::queue;
 use adapters::store::reconciliation::{self, MismatchRecord, MismatchStatus, Resolved, Run, StatementLine};
 use chrono::{DateTime, Utc};
 use domain::{FieldError, Money, ReconciliationRunId};
-use jobs::reconcile::Reconcile;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -103,11 +101,7 @@ pub async fn start(
     if to <= from || to - from > MAX_WINDOW {
         return Err(invalid("to", "must be after `from`, at most 31 days after it"));
     }
-    let run = reconciliation::start(&state.db, &supplier, from, to).await?;
-    if let Err(e) = queue::push(state.db.pool(), &[Reconcile::for_run(&run.id)]).await {
-        reconciliation::finish(&state.db, &run.id, Err("the run could not be queued")).await?;
-        return Err(e.into());
-    }
+    let run = jobs::reconcile::start_queued(&state.db, &supplier, from, to, false).await?;
     Ok(HttpResponse::Accepted()
         .insert_header(("location", format!("/v1/reconciliations/{}", run.id)))
         .json(RunView::from(run)))

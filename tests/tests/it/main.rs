@@ -16,6 +16,7 @@ mod problems;
 mod queue;
 mod rate_limits;
 mod reconciliation;
+mod schedule;
 mod supplier_sim;
 mod suppliers;
 mod webhook_hardening;
