@@ -24,6 +24,7 @@ use adapters::suppliers::registry::Suppliers;
 use anyhow::Context;
 use domain::Crm;
 use jobs::fanout::Fanout;
+use jobs::schedule::ScheduleConfig;
 use jobs::supplier::SupplierJobs;
 use jobs::workers::{WorkerConfig, Workers};
 use mappings::Mappings;
@@ -79,6 +80,8 @@ pub struct Application {
     /// Drops cached code-mapping translators that another process's edit made stale.
     mapping_refresh: JoinHandle<()>,
     workers: Option<Workers>,
+    /// Claims and starts the scheduled reconciliation runs, when enabled.
+    schedule: Option<JoinHandle<()>>,
     jobs: SupplierJobs,
     /// Reloads the CRM mapping when its file changes or on SIGHUP, while the app runs.
     _mapping_watch: WatchHandle,
@@ -134,6 +137,16 @@ impl Application {
                     missed_heartbeats: settings.jobs.missed_heartbeats,
                 },
             )
+        });
+        let schedule = settings.reconciliation.enabled.then(|| {
+            let r = &settings.reconciliation;
+            let config = ScheduleConfig {
+                schedules: r.schedules(settings.enabled_suppliers().into_keys()),
+                window: chrono::Duration::from_std(r.window).expect("at most 31 days"),
+                tick: r.tick,
+                clock: ScheduleConfig::system_clock(),
+            };
+            tokio::spawn(jobs::schedule::run(db.clone(), config))
         });
         let intake_config = IntakeConfig { max_batch: settings.intake.max_batch, writers: settings.intake.writers };
         let intake = BookingIntake::start(db.clone(), intake_config);
@@ -197,7 +210,17 @@ impl Application {
         }
         let server = server.listen(listener)?.run();
         tracing::info!(port, "bookhub listening");
-        Ok(Application { port, server, db, maintenance, mapping_refresh, workers, jobs, _mapping_watch: mapping_watch })
+        Ok(Application {
+            port,
+            server,
+            db,
+            maintenance,
+            mapping_refresh,
+            workers,
+            schedule,
+            jobs,
+            _mapping_watch: mapping_watch,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -226,6 +249,9 @@ impl Application {
         signals.abort();
         self.maintenance.abort();
         self.mapping_refresh.abort();
+        if let Some(schedule) = self.schedule {
+            schedule.abort();
+        }
         if let Some(workers) = self.workers {
             workers.stop().await;
         }
@@ -352,6 +378,8 @@ fn fanout(settings: &Settings, public_url: String) -> anyhow::Result<(Fanout, Wa
         webhook_settings: settings.agency_webhooks.clone(),
         public_url,
         event_body: routes::events::webhook_body,
+        payment_terms_days: settings.finance.payment_terms_days,
+        report_recipients: settings.finance.report_recipients.clone(),
     };
     Ok((fanout, watch))
 }

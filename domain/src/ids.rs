@@ -107,6 +107,12 @@ prefixed_id!(
     "stm"
 );
 
+prefixed_id!(
+    /// An event for bookhub's own systems (accounting, automations), `oev_…`.
+    OperatorEventId,
+    "oev"
+);
+
 /// A configured supplier's code, such as `jsonrest`: lower-case letters, digits, `_` and `-`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

@@ -4,6 +4,7 @@
 //! so the rest of the system only ever handles values that already obey the rules.
 
 pub mod agency_event;
+pub mod billing;
 pub mod booking;
 pub mod code_enum;
 pub mod codes;
@@ -20,7 +21,8 @@ pub use code_enum::UnknownCode;
 pub use codes::{Board, RoomType};
 pub use crm::{Crm, CrmError, CrmRecord};
 pub use ids::{
-    AgencyEventId, AgencyId, ApiKeyId, BookingId, ReconciliationRunId, StatementId, SupplierCode, WebhookEventId,
+    AgencyEventId, AgencyId, ApiKeyId, BookingId, OperatorEventId, ReconciliationRunId, StatementId, SupplierCode,
+    WebhookEventId,
 };
 pub use money::{Currency, Money};
 pub use supplier::{SupplierAdapter, SupplierBooking, SupplierBookingRequest, SupplierError, SupplierEvent};

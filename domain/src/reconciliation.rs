@@ -256,13 +256,10 @@ pub fn compare_statement(ours: &[Booking], lines: &[Billed], today: NaiveDate) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::booking::{NewBooking, tests::draft};
-    use crate::ids::AgencyId;
+    use crate::booking::tests::booking_in;
 
     fn booking(status: BookingStatus, reference: Option<&str>) -> Booking {
-        let details = NewBooking::parse(&draft(), |_| true).unwrap();
-        let mut booking = Booking::accept(AgencyId::generate(), details, chrono::Utc::now());
-        booking.status = status;
+        let mut booking = booking_in(status);
         booking.supplier_reference = reference.map(str::to_owned);
         booking
     }

@@ -15,6 +15,7 @@ use adapters::store::queue::EnqueuedJob;
 use domain::{AgencyEventId, BookingId, BookingStatus, Crm, Transition};
 use serde::{Deserialize, Serialize};
 
+use crate::billing::Bill;
 use crate::{CancelBooking, enqueued};
 
 /// The fan-out's peers, as configuration builds them.
@@ -31,6 +32,10 @@ pub struct Fanout {
     pub public_url: String,
     /// The body an event's webhook carries: the API owns its shape, the same JSON its feed lists.
     pub event_body: fn(&AgencyEvent) -> Vec<u8>,
+    /// Days from an invoice line's issue date to its due date.
+    pub payment_terms_days: u32,
+    /// Who receives the finance report after each scheduled reconciliation run.
+    pub report_recipients: Vec<String>,
 }
 
 impl std::fmt::Debug for Fanout {
@@ -129,7 +134,7 @@ impl IssueVoucher {
 }
 
 /// The fan-out of one status change: the CRM and the agency always, the voucher on
-/// confirmation.
+/// confirmation, billing on confirmation and cancellation.
 pub fn for_change(change: &Change<'_>) -> Vec<EnqueuedJob> {
     let booking = change.booking;
     let key = format!("{}:{}", booking.id, change.version);
@@ -138,6 +143,9 @@ pub fn for_change(change: &Change<'_>) -> Vec<EnqueuedJob> {
         vec![enqueued(UpdateCrm::QUEUE, &UpdateCrm { booking_id: booking_id.clone(), version }, key.clone())];
     if let Some(event) = change.event {
         jobs.push(enqueued(NotifyAgency::QUEUE, &NotifyAgency { event: event.clone() }, key.clone()));
+    }
+    if matches!(booking.status, BookingStatus::Confirmed | BookingStatus::Cancelled) {
+        jobs.push(enqueued(Bill::QUEUE, &Bill { booking_id: booking_id.clone() }, key.clone()));
     }
     if booking.status == BookingStatus::Confirmed {
         jobs.push(enqueued(IssueVoucher::QUEUE, &IssueVoucher { booking_id, version }, key));

@@ -2,12 +2,14 @@
 //! idempotency key makes queueing the same logical job twice a no-op in the database. Jobs are
 //! written in the same transaction as the rows that call for them; [`workers`] runs them.
 
+pub mod billing;
 pub mod crm;
 pub mod drain;
 pub mod fanout;
 pub mod notify;
 pub mod reconcile;
 pub mod requeue;
+pub mod schedule;
 pub mod supplier;
 pub mod voucher;
 pub mod webhooks;

@@ -260,6 +260,7 @@ impl SupplierJobs {
             NotifyAgency::QUEUE => self.notify_agency(&parse(payload)?).await,
             DeliverWebhook::QUEUE => self.deliver_webhook(&parse(payload)?).await,
             IssueVoucher::QUEUE => self.issue_voucher(&parse(payload)?).await,
+            crate::billing::Bill::QUEUE => self.bill(&parse(payload)?).await,
             EndpointDisabled::QUEUE => self.endpoint_disabled(&parse(payload)?).await,
             other => return Err(AbortError::new(format!("no handler for queue {other}"))),
         })

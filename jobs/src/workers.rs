@@ -106,11 +106,12 @@ enum Queue {
     NotifyAgency,
     DeliverWebhook,
     IssueVoucher,
+    Bill,
     EndpointDisabled,
 }
 
 impl Queue {
-    const ALL: [Queue; 10] = [
+    const ALL: [Queue; 11] = [
         Queue::Submit,
         Queue::Cancel,
         Queue::ProcessWebhook,
@@ -120,6 +121,7 @@ impl Queue {
         Queue::NotifyAgency,
         Queue::DeliverWebhook,
         Queue::IssueVoucher,
+        Queue::Bill,
         Queue::EndpointDisabled,
     ];
 
@@ -134,6 +136,7 @@ impl Queue {
             Queue::NotifyAgency => NotifyAgency::QUEUE,
             Queue::DeliverWebhook => DeliverWebhook::QUEUE,
             Queue::IssueVoucher => IssueVoucher::QUEUE,
+            Queue::Bill => crate::billing::Bill::QUEUE,
             Queue::EndpointDisabled => EndpointDisabled::QUEUE,
         }
     }

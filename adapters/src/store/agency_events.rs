@@ -168,6 +168,16 @@ pub async fn for_booking(db: &Database, booking: &BookingId, limit: u64) -> Resu
     rows.into_iter().rev().map(from_model).collect()
 }
 
+/// Whether `booking`'s history holds an event of `event_type` (its confirmation, say).
+pub async fn has_happened(db: &Database, booking: &BookingId, event_type: AgencyEventType) -> Result<bool, StoreError> {
+    let found = agency_event::Entity::find()
+        .filter(agency_event::Column::BookingId.eq(booking.as_str()))
+        .filter(agency_event::Column::EventType.eq(event_type.as_str()))
+        .count(db.orm())
+        .await?;
+    Ok(found > 0)
+}
+
 /// Whether a later change of the same booking made an event after `event`.
 pub async fn is_superseded(db: &Database, event: &AgencyEvent) -> Result<bool, StoreError> {
     let newer = agency_event::Entity::find()

@@ -22,6 +22,14 @@ pub(crate) fn draft() -> BookingDraft {
     }
 }
 
+/// An accepted booking of [`draft`], brought to `status`.
+pub(crate) fn booking_in(status: BookingStatus) -> Booking {
+    let details = NewBooking::parse(&draft(), |_| true).unwrap();
+    let mut booking = Booking::accept(crate::ids::AgencyId::generate(), details, chrono::Utc::now());
+    booking.status = status;
+    booking
+}
+
 fn known(code: &SupplierCode) -> bool {
     code.as_str() == "sandbox"
 }
