@@ -14,8 +14,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{PROBLEM_JSON, Problem, ProblemFieldError, ProblemRowError};
 use crate::routes::{
-    agency_webhook, bookings, crm, events, health, jobs, keys, mapping_files, mappings, reconciliation, suppliers,
-    vouchers, webhook_events, webhooks,
+    agency_webhook, bookings, crm, events, finance, health, jobs, keys, mapping_files, mappings, reconciliation,
+    suppliers, vouchers, webhook_events, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -35,10 +35,10 @@ use crate::routes::{
         agency_webhook::get_any, agency_webhook::put_any, agency_webhook::rotate_any, agency_webhook::recover_any,
         vouchers::download, vouchers::verify, crm::mapping,
         reconciliation::start, reconciliation::get, reconciliation::mismatches, reconciliation::resolve,
-        reconciliation::upload_statement,
+        reconciliation::upload_statement, finance::list, finance::report,
     ),
     // Schemas only query parameters name are not collected from the paths.
-    components(schemas(Problem, ProblemFieldError, ProblemRowError, jobs::JobListStatus, webhook_events::WebhookEventStatus, bookings::BookingStatusCode, events::EventTypeCode, reconciliation::MismatchStatusCode)),
+    components(schemas(Problem, ProblemFieldError, ProblemRowError, jobs::JobListStatus, webhook_events::WebhookEventStatus, bookings::BookingStatusCode, events::EventTypeCode, reconciliation::MismatchStatusCode, finance::ReportFormat)),
     modifiers(&BearerAuth, &SharedResponses),
     tags(
         (name = "bookings", description = "Agencies' bookings"),
@@ -51,6 +51,7 @@ use crate::routes::{
         (name = "agency webhooks", description = "An agency's callback URL and signing secret (the agency's own; admins for any)"),
         (name = "vouchers", description = "The PDF voucher of a confirmed booking, and its public check"),
         (name = "reconciliation", description = "Runs comparing bookhub with a supplier, and the mismatches they find (finance and staff)"),
+        (name = "finance", description = "Invoice lines and credit notes issued to agencies, and the finance report (finance)"),
     ),
 )]
 pub struct ApiDoc;

@@ -9,6 +9,7 @@ pub mod booking;
 pub mod code_enum;
 pub mod codes;
 pub mod crm;
+pub mod finance;
 pub mod ids;
 pub mod money;
 pub mod reconciliation;

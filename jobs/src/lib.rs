@@ -6,6 +6,7 @@ pub mod billing;
 pub mod crm;
 pub mod drain;
 pub mod fanout;
+pub mod finance_report;
 pub mod notify;
 pub mod reconcile;
 pub mod requeue;

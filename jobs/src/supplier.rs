@@ -56,6 +56,9 @@ pub enum JobError {
     Email(#[source] EmailError),
     #[error("the voucher could not be drawn")]
     Voucher(#[source] VoucherError),
+    /// A report could not be written (a bug: the data is bookhub's own).
+    #[error("the report could not be written: {0}")]
+    Report(String),
 }
 
 impl JobError {
@@ -66,6 +69,7 @@ impl JobError {
             | JobError::SupplierNotConfigured(_)
             | JobError::Unmappable(_)
             | JobError::Voucher(_)
+            | JobError::Report(_)
             // A stored row that no longer parses stays so: retrying reads it again.
             | JobError::Store(adapters::store::StoreError::Corrupt { .. }) => true,
             JobError::Crm(e) => !e.is_retryable(),
@@ -254,13 +258,14 @@ impl SupplierJobs {
             }
             CancelBooking::QUEUE => self.cancel(&parse::<CancelBooking>(payload)?.booking_id).await,
             RequeueWaiting::QUEUE => self.requeue_waiting(&parse::<RequeueWaiting>(payload)?).await,
-            crate::reconcile::Reconcile::QUEUE => self.reconcile(&parse(payload)?).await,
+            crate::reconcile::Reconcile::QUEUE => self.reconcile_and_report(&parse(payload)?).await,
             ProcessWebhook::QUEUE => self.process_webhook(&parse::<ProcessWebhook>(payload)?.event).await,
             UpdateCrm::QUEUE => self.update_crm(&parse(payload)?).await,
             NotifyAgency::QUEUE => self.notify_agency(&parse(payload)?).await,
             DeliverWebhook::QUEUE => self.deliver_webhook(&parse(payload)?).await,
             IssueVoucher::QUEUE => self.issue_voucher(&parse(payload)?).await,
             crate::billing::Bill::QUEUE => self.bill(&parse(payload)?).await,
+            crate::finance_report::SendFinanceReport::QUEUE => self.send_finance_report(&parse(payload)?).await,
             EndpointDisabled::QUEUE => self.endpoint_disabled(&parse(payload)?).await,
             other => return Err(AbortError::new(format!("no handler for queue {other}"))),
         })

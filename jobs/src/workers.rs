@@ -107,11 +107,12 @@ enum Queue {
     DeliverWebhook,
     IssueVoucher,
     Bill,
+    FinanceReport,
     EndpointDisabled,
 }
 
 impl Queue {
-    const ALL: [Queue; 11] = [
+    const ALL: [Queue; 12] = [
         Queue::Submit,
         Queue::Cancel,
         Queue::ProcessWebhook,
@@ -122,6 +123,7 @@ impl Queue {
         Queue::DeliverWebhook,
         Queue::IssueVoucher,
         Queue::Bill,
+        Queue::FinanceReport,
         Queue::EndpointDisabled,
     ];
 
@@ -137,6 +139,7 @@ impl Queue {
             Queue::DeliverWebhook => DeliverWebhook::QUEUE,
             Queue::IssueVoucher => IssueVoucher::QUEUE,
             Queue::Bill => crate::billing::Bill::QUEUE,
+            Queue::FinanceReport => crate::finance_report::SendFinanceReport::QUEUE,
             Queue::EndpointDisabled => EndpointDisabled::QUEUE,
         }
     }

@@ -29,7 +29,7 @@ use crate::settings::SettingError;
 mod compose;
 mod settings;
 
-pub use compose::{compose, compose_endpoint_disabled};
+pub use compose::{compose, compose_endpoint_disabled, compose_report};
 pub use settings::{EmailSettings, SmtpTls, Transport};
 
 /// One agency event to tell by email.
@@ -59,6 +59,21 @@ pub struct Attachment<'a> {
 impl std::fmt::Debug for Attachment<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Attachment").field("filename", &self.filename).field("bytes", &self.pdf.len()).finish()
+    }
+}
+
+/// A file attached to a report. Its `Debug` shows the size, not the bytes.
+#[derive(Clone, Copy)]
+pub struct ReportFile<'a> {
+    /// `finance-2027-01-01-2027-01-31.xlsx`
+    pub filename: &'a str,
+    pub content_type: &'a str,
+    pub bytes: &'a [u8],
+}
+
+impl std::fmt::Debug for ReportFile<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReportFile").field("filename", &self.filename).field("bytes", &self.bytes.len()).finish()
     }
 }
 
@@ -184,6 +199,19 @@ impl Mailer {
     pub async fn send_endpoint_disabled(&self, to: &str, agency_name: &str, reason: &str) -> Result<(), EmailError> {
         self.deliver(compose_endpoint_disabled(to, agency_name, reason, &self.from)?).await?;
         tracing::info!("endpoint-disabled email sent");
+        Ok(())
+    }
+
+    /// Sends a report to `to` with `file` attached.
+    pub async fn send_report(
+        &self,
+        to: &[String],
+        subject: &str,
+        text: &str,
+        file: &ReportFile<'_>,
+    ) -> Result<(), EmailError> {
+        self.deliver(compose_report(to, subject, text, file, &self.from)?).await?;
+        tracing::info!(recipients = to.len(), "report email sent");
         Ok(())
     }
 

@@ -4,7 +4,7 @@ use domain::AgencyId;
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 
 use super::entities::agency;
-use super::{Database, StoreError};
+use super::{Database, StoreError, Stored};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Agency {
@@ -25,6 +25,12 @@ pub async fn create(db: &Database, name: &str, email: Option<&str>) -> Result<Ag
     .insert(db.orm())
     .await?;
     Ok(Agency { id, name: name.to_owned(), email: email.map(str::to_owned) })
+}
+
+/// Every agency's name, by id.
+pub async fn names(db: &Database) -> Result<std::collections::HashMap<AgencyId, String>, StoreError> {
+    let rows = agency::Entity::find().all(db.orm()).await?;
+    rows.into_iter().map(|m| Ok((m.id.parse().stored(&|| format!("agencies/{}", m.id))?, m.name))).collect()
 }
 
 pub async fn find(db: &Database, id: &AgencyId) -> Result<Option<Agency>, StoreError> {

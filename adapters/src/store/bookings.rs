@@ -137,6 +137,22 @@ pub async fn for_reconciliation(
     rows.into_iter().map(from_model).collect()
 }
 
+/// Every agency's bookings made in `[from, to)`, oldest first: a finance report's period.
+pub async fn made_between(
+    db: &Database,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Booking>, StoreError> {
+    let rows = Scope::All
+        .select()
+        .filter(booking::Column::CreatedAt.gte(from))
+        .filter(booking::Column::CreatedAt.lt(to))
+        .order_by_asc(booking::Column::Id)
+        .all(db.orm())
+        .await?;
+    rows.into_iter().map(from_model).collect()
+}
+
 /// What asking to cancel did.
 #[derive(Debug)]
 pub enum CancelOutcome {

@@ -12,6 +12,7 @@ pub mod agency_webhook;
 pub mod bookings;
 pub mod crm;
 pub mod events;
+pub mod finance;
 pub mod health;
 pub mod jobs;
 pub mod keys;
@@ -78,6 +79,7 @@ pub fn endpoints() -> impl Iterator<Item = &'static Endpoint> {
         vouchers::ROUTES,
         crm::ROUTES,
         reconciliation::ROUTES,
+        finance::ROUTES,
     ]
     .into_iter()
     .flatten()

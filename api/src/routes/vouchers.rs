@@ -22,7 +22,7 @@ use crate::routes::{Endpoint, Method};
 #[utoipa::path(get, path = "/v1/bookings/{id}/voucher", tag = "vouchers",
     params(("id" = String, Path, description = "The booking id, `bk_…`")),
     responses(
-        (status = 200, description = "The voucher", content_type = "application/pdf", body = PdfFile),
+        (status = 200, description = "The voucher", content_type = "application/pdf", body = BinaryFile),
         (status = 404, description = "No such booking for this caller, or no voucher issued yet", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
@@ -43,10 +43,10 @@ pub async fn download(
         .body(pdf))
 }
 
-/// A PDF document, for the OpenAPI document: a binary string.
-pub struct PdfFile;
+/// A file (a PDF, a workbook), for the OpenAPI document: a binary string.
+pub struct BinaryFile;
 
-impl utoipa::PartialSchema for PdfFile {
+impl utoipa::PartialSchema for BinaryFile {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
         ObjectBuilder::new()
@@ -57,7 +57,7 @@ impl utoipa::PartialSchema for PdfFile {
     }
 }
 
-impl ToSchema for PdfFile {}
+impl ToSchema for BinaryFile {}
 
 /// What a voucher's check shows: whether it holds, and the stay — no names, no prices.
 #[derive(Debug, Serialize, ToSchema)]

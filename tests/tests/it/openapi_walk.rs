@@ -160,7 +160,7 @@ fn audience(method: &str, template: &str) -> Audience {
         t if t.starts_with("/v1/agency/") => Audience::Agency,
         "/v1/agencies/{id}/webhook" if method == "get" => Audience::Staff,
         t if t.starts_with("/v1/keys") || t.starts_with("/v1/agencies/") => Audience::Admin,
-        "/v1/reconciliation/statements" => Audience::Finance,
+        "/v1/reconciliation/statements" | "/v1/invoices" | "/v1/reports/finance" => Audience::Finance,
         t if t.starts_with("/v1/reconciliation") => Audience::FinanceOrStaff,
         _ => Audience::Staff,
     }
@@ -537,6 +537,8 @@ async fn every_documented_operation_answers_as_documented() {
         } else if template == "/v1/reconciliations" {
             base = base
                 .json(&json!({"supplier": "sandbox", "from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z"}));
+        } else if template == "/v1/reports/finance" {
+            base.query.extend([("from".into(), "2026-11-01".into()), ("to".into(), "2026-11-30".into())]);
         } else if template == "/v1/reconciliation/statements" {
             base.query.push(("supplier".into(), "sandbox".into()));
             let csv = "supplier_reference,client_reference,amount,currency,status,billed_at\nSBX-1,,450.00,EUR,billed,2026-11-30\n";

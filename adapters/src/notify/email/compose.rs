@@ -16,7 +16,7 @@ use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart};
 
-use super::{AgencyEmail, EmailError};
+use super::{AgencyEmail, EmailError, ReportFile};
 
 /// The message for `email`, from `from`: `multipart/mixed` holding a `multipart/alternative`
 /// (text/plain, text/html) and, when there is a voucher, the PDF. Its `Message-ID` is
@@ -76,6 +76,31 @@ pub fn compose_endpoint_disabled(
         .date_now()
         .singlepart(lettre::message::SinglePart::plain(text))
         .map_err(|e| EmailError::Permanent(format!("the message could not be built: {e}")))
+}
+
+/// A report for finance: `text` as the body and `file` attached, to every address of `to`
+/// (each a mailbox: `Finance <finance@example.com>` or a bare address).
+pub fn compose_report(
+    to: &[String],
+    subject: &str,
+    text: &str,
+    file: &ReportFile<'_>,
+    from: &Mailbox,
+) -> Result<Message, EmailError> {
+    let mut message = Message::builder().from(from.clone()).subject(one_line(subject)).date_now();
+    for address in to {
+        let mailbox: Mailbox = address
+            .trim()
+            .parse()
+            .map_err(|e: lettre::address::AddressError| EmailError::Address { field: "to", reason: e.to_string() })?;
+        message = message.to(mailbox);
+    }
+    let content_type = ContentType::parse(file.content_type)
+        .map_err(|e| EmailError::Permanent(format!("the attachment's type: {e}")))?;
+    let attachment = lettre::message::Attachment::new(one_line(file.filename)).body(file.bytes.to_vec(), content_type);
+    let body =
+        MultiPart::mixed().singlepart(lettre::message::SinglePart::plain(text.to_owned())).singlepart(attachment);
+    message.multipart(body).map_err(|e| EmailError::Permanent(format!("the message could not be built: {e}")))
 }
 
 /// `<{event_id}@bookhub>`. Event ids are bookhub's own (`ev_…`): letters, digits, `-`, `_`
