@@ -43,7 +43,9 @@ pub fn register(cfg: &mut web::ServiceConfig) {
             .route("/deliveries", web::get().to(ops::deliveries))
             .route("/deliveries/{id}", web::get().to(ops::delivery))
             .route("/deliveries/{id}/resend", web::post().to(ops::resend))
-            .route("/agencies/{id}/recover", web::post().to(ops::recover)),
+            .route("/agencies/{id}/recover", web::post().to(ops::recover))
+            .route("/finance", web::get().to(ops::finance))
+            .route("/finance/report", web::get().to(ops::finance_report)),
     );
 }
 

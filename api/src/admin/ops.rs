@@ -6,9 +6,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use adapters::store::agency_events::{self, EventScope};
 use adapters::store::api_keys::Role;
 use adapters::store::bookings::{self, Scope};
-use adapters::store::queue;
 use adapters::store::webhooks::{self, EventStatus, Filter, REPLAYABLE, Replay};
+use adapters::store::{queue, reconciliation};
 use adapters::suppliers::resilience::BreakerState;
+use chrono::Datelike;
 use domain::{AgencyEventId, BookingId, Delivery, WebhookEventId};
 use jobs::ProcessWebhook;
 use maud::{Markup, html};
@@ -444,4 +445,58 @@ pub async fn recover(
     let since = adapters::store::now() - chrono::Duration::days(7);
     let recovered = crate::routes::agency_webhook::recover_since(&state, &agency, since).await?;
     Ok(redirect("/admin/deliveries", format!("{} event(s) of {agency} queued again.", recovered.events)))
+}
+
+/// The finance report's download (admins: finance data, as the API gives it to finance and
+/// admin keys), and the last reconciliation run of each supplier.
+pub async fn finance(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: AdminSession,
+) -> Result<HttpResponse, AdminError> {
+    let mut runs = Vec::new();
+    for supplier in state.suppliers.codes() {
+        runs.extend(reconciliation::runs(&state.db, supplier, 1).await?);
+    }
+    let today = chrono::Utc::now().date_naive();
+    let month_start = today.with_day(1).unwrap_or(today);
+    let body = html! {
+        h2 { "Finance report" }
+        @if session.key.role == Role::Admin {
+            form method="get" action="/admin/finance/report" {
+                label { "From " input type="date" name="from" value=(month_start) required; }
+                label { " to " input type="date" name="to" value=(today) required; }
+                label { " as " select name="format" { option value="xlsx" { "XLSX" } option value="csv" { "CSV" } } }
+                " " button type="submit" { "Download" }
+            }
+            p { small { "Per agency, supplier and currency: bookings by status, sell, supplier cost, margin, invoiced, credited and open mismatches." } }
+        } @else {
+            p { "The finance report is for admin keys here, and for finance keys at " code { "GET /v1/reports/finance" } "." }
+        }
+        h2 { "Last reconciliation runs" }
+        @if runs.is_empty() { p { "No runs yet." } }
+        @for run in &runs {
+            div.row {
+                p.what {
+                    strong { (run.supplier) } " · " (run.status.as_str()) " · " (run.window_from.format("%Y-%m-%d %H:%M")) " to " (run.window_to.format("%Y-%m-%d %H:%M"))
+                    br; small { (run.id) }
+                    @if let Some(error) = &run.error { br; (error) }
+                    @for (reason, n) in &run.counts { br; code { (reason) } " " (n) }
+                }
+            }
+        }
+    };
+    Ok(page(&req, &session, "Finance", body))
+}
+
+/// The report as a file (admins only).
+pub async fn finance_report(
+    state: web::Data<AppState>,
+    session: AdminSession,
+    params: web::Query<crate::routes::finance::ReportParams>,
+) -> Result<HttpResponse, AdminError> {
+    if session.key.role != Role::Admin {
+        return Err(ApiError::Forbidden("only admin keys can download the finance report here").into());
+    }
+    Ok(crate::routes::finance::report_file(&state, &params).await?)
 }

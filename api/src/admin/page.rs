@@ -24,6 +24,7 @@ const NAV: &[(&str, &str)] = &[
     ("/admin/jobs", "Dead jobs"),
     ("/admin/bookings", "Bookings"),
     ("/admin/deliveries", "Deliveries"),
+    ("/admin/finance", "Finance"),
 ];
 
 /// A whole page for a signed-in user: navigation, the notice left by the last form, `body`.

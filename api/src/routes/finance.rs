@@ -147,6 +147,11 @@ pub async fn report(
     _caller: FinanceCaller,
     params: web::Query<ReportParams>,
 ) -> Result<HttpResponse, ApiError> {
+    report_file(&state, &params).await
+}
+
+/// The report `params` ask for, as a download: the API's answer, and the admin UI's.
+pub async fn report_file(state: &AppState, params: &ReportParams) -> Result<HttpResponse, ApiError> {
     let period = Period { from: day("from", &params.from)?, to: day("to", &params.to)? };
     if period.to < period.from || (period.to - period.from).num_days() >= MAX_PERIOD_DAYS {
         return Err(ApiError::bad_request("invalid_period", "to: on or after `from`, at most 366 days after it"));

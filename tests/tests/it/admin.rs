@@ -280,3 +280,30 @@ async fn an_import_applies_only_the_checked_file_to_the_table_it_was_checked_aga
         "{now}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_download_the_finance_report_from_the_console_and_staff_do_not() {
+    // No workers: the booking stays pending while the test reads the report.
+    let app = TestApp::spawn_with(bookhub_tests::Backend::from_env(), bookhub_tests::no_workers).await;
+    let client = client();
+    let admin = session(&app, &client, &app.key(Role::Admin).await).await;
+    let staff = session(&app, &client, &app.key(Role::Staff).await).await;
+    let (_, agency) = app.agency("Viajes Sol").await;
+    app.booked(&agency, &bookhub_tests::booking_body()).await;
+    let day = chrono::Utc::now().date_naive();
+
+    let page = get(&app, &client, &admin, "/admin/finance").await.text().await.unwrap();
+    assert!(page.contains("action=\"/admin/finance/report\""), "{page}");
+    let report = format!("/admin/finance/report?from={day}&to={day}&format=csv");
+    let csv = get(&app, &client, &admin, &report).await;
+    assert_eq!(csv.status(), 200);
+    let csv = csv.text().await.unwrap();
+    let row = csv.lines().nth(1).expect("the agency's row");
+    assert!(row.contains("Viajes Sol,sandbox,EUR,1,0"), "one pending booking: {row}");
+
+    let staff_page = get(&app, &client, &staff, "/admin/finance").await.text().await.unwrap();
+    assert!(!staff_page.contains("action=\"/admin/finance/report\""));
+    assert_eq!(get(&app, &client, &staff, &report).await.status(), 403);
+    let bad = get(&app, &client, &admin, &format!("/admin/finance/report?from={day}&to=2020-01-01")).await;
+    assert_eq!(bad.status(), 400);
+}
