@@ -10,7 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use adapters::store::api_keys::Role;
-use adapters::store::{invoices, operator_events};
+use adapters::store::{invoices, operator_events, reconciliation};
 use bookhub_tests::{TestApp, booking_body, eventually, problem, with_simulator};
 use calamine::{Data, Reader, Xlsx};
 use domain::{BookingId, SupplierCode};
@@ -268,10 +268,20 @@ async fn a_scheduled_run_emails_the_report_to_finance() {
     .await;
     let seeded = seed(&app).await;
     let jsonrest: SupplierCode = "jsonrest".parse().unwrap();
-    let to = chrono::Utc::now() + chrono::Duration::minutes(1);
-    // What the scheduler does once it holds a slot's claim.
-    let run =
-        jobs::reconcile::start_queued(&app.db, &jsonrest, to - chrono::Duration::hours(1), to, true).await.unwrap();
+    // The scheduler, every minute, claims the current slot and queues its run.
+    let config = jobs::schedule::ScheduleConfig {
+        schedules: vec![(jsonrest.clone(), "0 * * * * *".parse().unwrap())],
+        window: chrono::Duration::hours(1),
+        tick: Duration::from_millis(10),
+        clock: jobs::schedule::ScheduleConfig::system_clock(),
+    };
+    let scheduler = tokio::spawn(jobs::schedule::run(app.db.clone(), config));
+    let run = eventually(Duration::from_secs(10), || async {
+        let runs = reconciliation::runs(&app.db, &jsonrest, 1).await.unwrap();
+        runs.into_iter().next().ok_or_else(|| "no scheduled run yet".to_owned())
+    })
+    .await;
+    scheduler.abort();
     app.run_due_jobs().await;
     app.run_due_jobs().await;
     let to_finance = || smtp.mails().into_iter().filter(|m| m.to == ["finance@wholesaler.example"]).collect::<Vec<_>>();
@@ -291,6 +301,7 @@ async fn a_scheduled_run_emails_the_report_to_finance() {
     assert_eq!(sheet(&mut workbook, "Bookings").len() - 1, seeded.bookings.len());
 
     // A run finance or staff started by hand sends nothing.
+    let to = chrono::Utc::now();
     jobs::reconcile::start_queued(&app.db, &jsonrest, to - chrono::Duration::hours(1), to, false).await.unwrap();
     app.run_due_jobs().await;
     app.run_due_jobs().await;
