@@ -360,7 +360,7 @@ async fn request_id(
 
 /// The fan-out's peers as the settings describe them: the CRM (when configured) and its live
 /// mapping file, the mailer (when email is on), and the agency webhook sender.
-fn fanout(settings: &Settings, public_url: String) -> anyhow::Result<(Fanout, WatchHandle)> {
+pub(crate) fn fanout(settings: &Settings, public_url: String) -> anyhow::Result<(Fanout, WatchHandle)> {
     let crm = match &settings.crm {
         Some(crm) => Some(Arc::new(HttpCrm::new(crm.clone()).map_err(|e| anyhow::anyhow!("crm.{e}"))?) as Arc<dyn Crm>),
         None => None,

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod cli_reconcile;
 pub mod config;
 pub mod error;
 pub mod extract;

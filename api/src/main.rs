@@ -1,5 +1,5 @@
 //! The `bookhub` binary: `serve` (the default way to run it), `migrate`, `agency create`,
-//! `key create|list|revoke|rotate`, `mappings import` and `openapi`.
+//! `key create|list|revoke|rotate`, `mappings import`, `reconcile` and `openapi`.
 
 use std::process::ExitCode;
 
@@ -7,6 +7,7 @@ use adapters::store::api_keys::{self, ApiKeyRecord, NewKey, Role};
 use adapters::store::{Database, agencies};
 use anyhow::{Context, bail};
 use bookhub_api::auth::{issue, issue_key, rotate};
+use bookhub_api::cli_reconcile::{self, Display, ReconcileArgs};
 use bookhub_api::error::ApiError;
 use bookhub_api::routes::mapping_files::import_csv;
 use bookhub_api::{Application, Settings};
@@ -16,6 +17,7 @@ use domain::{AgencyId, ApiKeyId, SupplierCode};
 use mappings::{Actor, CodeKind, Mappings, Table, Via};
 use serde_json::json;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 #[derive(Debug, Parser)]
 #[command(name = "bookhub", version, about = "B2B booking-integration hub")]
@@ -47,6 +49,10 @@ enum Command {
         #[command(subcommand)]
         command: MappingsCommand,
     },
+    /// Reconcile one supplier's bookings modified in a window, in this process: progress on
+    /// stderr (a bar on a terminal, a line per step otherwise), then the run's id and its counts
+    /// per reason on stdout.
+    Reconcile(ReconcileArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,12 +145,15 @@ fn main() -> ExitCode {
         }
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // `reconcile` may draw a progress bar on stderr: log lines go above it.
+    let display = matches!(cli.command, Command::Reconcile(_)).then(Display::for_stderr);
+    let writer = display.as_ref().map_or_else(|| BoxMakeWriter::new(std::io::stderr), Display::log_writer);
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).init();
     for deprecation in &settings.deprecations {
         tracing::warn!("setting {deprecation}; the old key is read for one more release");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
-    match runtime.block_on(run(cli.command, settings)) {
+    match runtime.block_on(run(cli.command, settings, display)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bookhub: {e:#}");
@@ -153,15 +162,20 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+/// Runs `command`; `display` is where `reconcile` shows its progress.
+async fn run(command: Command, settings: Settings, display: Option<Display>) -> anyhow::Result<()> {
     if let Command::Serve = command {
         let app = Application::build(settings).await?;
         return app.run_until_stopped().await.context("serving");
     }
+    if let Command::Reconcile(args) = command {
+        let display = display.unwrap_or_else(Display::for_stderr);
+        return cli_reconcile::run(&settings, args, &display).await;
+    }
     let db = Database::connect(settings.database_url.as_str(), 2).await.context("connecting to the database")?;
     db.migrate().await.context("applying migrations")?;
     match command {
-        Command::Serve | Command::Openapi => unreachable!("handled above"),
+        Command::Serve | Command::Openapi | Command::Reconcile(_) => unreachable!("handled above"),
         Command::Migrate => eprintln!("bookhub: migrations applied"),
         Command::Agency { command: AgencyCommand::Create { name, email } } => {
             if name.trim().is_empty() {

@@ -12,8 +12,8 @@ use adapters::store::queue::{self, EnqueuedJob};
 use adapters::store::reconciliation::{self, Run, RunStatus};
 use adapters::store::{Database, StoreError};
 use chrono::{DateTime, Utc};
-use domain::reconciliation::{Finding, Mismatch, Reported, compare_statement, reconcile};
-use domain::{ReconciliationRunId, SupplierCode};
+use domain::reconciliation::{Billed, Finding, Mismatch, Reported, compare_statement, reconcile};
+use domain::{Booking, BookingEvent, BookingId, ReconciliationRunId, SupplierCode};
 use serde::{Deserialize, Serialize};
 
 use crate::supplier::{JobError, SupplierJobs};
@@ -21,6 +21,47 @@ use crate::supplier::{JobError, SupplierJobs};
 /// What a run did: its counts per reason code, `healed`, and `unmapped` (supplier bookings
 /// whose codes no mapping translates: fix the table and run again).
 pub type Counts = BTreeMap<String, u64>;
+
+/// A step of a run, told to its [`Progress`] once the step is done. They come in this order,
+/// each once, except [`Step::Healing`] (once per booking to heal, none when there is none); a
+/// run that fails stops telling at the step that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// The run is recorded, `running`.
+    Started { run: ReconciliationRunId },
+    /// The supplier listed `listed` bookings changed in the window; `unmapped` of them carry
+    /// codes no mapping translates (they are counted, not compared).
+    Fetched { listed: usize, unmapped: usize },
+    /// bookhub's bookings (`ours`: those of the window and those the supplier names) were
+    /// compared with the supplier's `theirs` and its statements' `billed` lines: `to_heal`
+    /// bookings take the supplier's status, `mismatches` differences are to be recorded.
+    Compared { ours: usize, theirs: usize, billed: usize, to_heal: usize, mismatches: usize },
+    /// `done` of the `of` bookings to heal went through the state machine.
+    Healing { done: usize, of: usize },
+    /// Healing is over: `healed` bookings changed; `not_healed` did not (a repeat, or a change
+    /// that raced the run).
+    Healed { healed: usize, not_healed: usize },
+    /// The run's `mismatches` are recorded (new ones opened, those gone closed); the run is
+    /// finished next.
+    Recorded { mismatches: usize },
+}
+
+/// Told each [`Step`] of a run as it is done, inline between the run's own awaits. The run
+/// does no IO for it; an implementation keeps to quick work (a line, a bar's tick).
+pub trait Progress: Sync {
+    fn step(&self, step: &Step);
+}
+
+/// Nobody is told.
+impl Progress for () {
+    fn step(&self, _: &Step) {}
+}
+
+impl<F: Fn(&Step) + Sync> Progress for F {
+    fn step(&self, step: &Step) {
+        self(step)
+    }
+}
 
 /// Runs a reconciliation of `supplier` over `[from, to]` now and records it; the finished run.
 /// A failure (the supplier unreachable, say) is recorded on the run and returned.
@@ -30,14 +71,26 @@ pub async fn run(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Run, JobError> {
+    run_with_progress(jobs, supplier, from, to, &()).await
+}
+
+/// As [`run`], telling `progress` each [`Step`] as it is done.
+pub async fn run_with_progress(
+    jobs: &SupplierJobs,
+    supplier: &SupplierCode,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    progress: &dyn Progress,
+) -> Result<Run, JobError> {
     let started = reconciliation::start(&jobs.db, supplier, from, to).await?;
-    execute(jobs, &started).await?;
+    progress.step(&Step::Started { run: started.id.clone() });
+    execute(jobs, &started, progress).await?;
     Ok(reconciliation::find(&jobs.db, &started.id).await?.expect("the run was just written"))
 }
 
 /// Runs the started `run` and records its outcome on it (counts, or the failure).
-async fn execute(jobs: &SupplierJobs, run: &Run) -> Result<(), JobError> {
-    let outcome = reconcile_window(jobs, run, &run.supplier, run.window_from, run.window_to).await;
+async fn execute(jobs: &SupplierJobs, run: &Run, progress: &dyn Progress) -> Result<(), JobError> {
+    let outcome = reconcile_window(jobs, run, progress).await;
     match &outcome {
         Ok(counts) => reconciliation::finish(&jobs.db, &run.id, Ok(counts)).await?,
         Err(e) => reconciliation::finish(&jobs.db, &run.id, Err(&crate::supplier::chain(e))).await?,
@@ -91,33 +144,60 @@ impl SupplierJobs {
         if run.status != RunStatus::Running {
             return Ok(());
         }
-        match execute(self, &run).await {
+        match execute(self, &run, &()).await {
             Err(JobError::Store(e)) => Err(JobError::Store(e)),
             _ => Ok(()),
         }
     }
 }
 
-async fn reconcile_window(
+/// Fetches, compares, heals and records one run's window; its counts.
+async fn reconcile_window(jobs: &SupplierJobs, run: &Run, progress: &dyn Progress) -> Result<Counts, JobError> {
+    let (supplier, from, to) = (&run.supplier, run.window_from, run.window_to);
+    let mut counts = Counts::new();
+    let theirs = fetch(jobs, supplier, from, to, &mut counts).await?;
+    let unmapped = counts.get("unmapped").copied().unwrap_or_default() as usize;
+    progress.step(&Step::Fetched { listed: theirs.len() + unmapped, unmapped });
+    let billed = reconciliation::billed(&jobs.db, supplier).await?;
+    let ours = ours(jobs, supplier, from, to, &theirs, &billed).await?;
+    let (to_heal, mismatches) = compare(&ours.all, &ours.listed, &theirs, &billed, &mut counts);
+    progress.step(&Step::Compared {
+        ours: ours.all.len(),
+        theirs: theirs.len(),
+        billed: billed.len(),
+        to_heal: to_heal.len(),
+        mismatches: mismatches.len(),
+    });
+    heal(jobs, &to_heal, &mut counts, progress).await?;
+    reconciliation::record(&jobs.db, &run.id, supplier, &mismatches, &ours.examined).await?;
+    progress.step(&Step::Recorded { mismatches: mismatches.len() });
+    tracing::info!(supplier = %supplier, run = %run.id, ?counts, "reconciliation run done");
+    Ok(counts)
+}
+
+/// bookhub's side of a run.
+struct Ours {
+    /// The supplier's bookings changed in the window, and those the supplier's list or
+    /// statements name whenever they changed: what the statement is compared with.
+    all: Vec<Booking>,
+    /// Those of `all` the supplier's list is compared with: the window's and those it names,
+    /// not those only a statement names (the list need not hold them).
+    listed: Vec<Booking>,
+    /// Every subject the run looked at (bookings, and `ref:` the supplier's references): a
+    /// mismatch of one of them that was not found again is closed.
+    examined: Vec<String>,
+}
+
+/// bookhub's side of the window `[from, to]` of `supplier`, given the supplier's list
+/// (`theirs`) and its statements' lines (`billed`).
+async fn ours(
     jobs: &SupplierJobs,
-    run: &Run,
     supplier: &SupplierCode,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> Result<Counts, JobError> {
-    let adapter = jobs.suppliers.get(supplier).ok_or_else(|| JobError::SupplierNotConfigured(supplier.clone()))?;
-    let listed =
-        domain::SupplierAdapter::list_modified(&*adapter, from, to).await.map_err(JobError::SupplierUnavailable)?;
-    let translator = jobs.mappings.fresh_translator(supplier).await?;
-    let mut counts = Counts::new();
-    let mut theirs: Vec<Reported> = Vec::with_capacity(listed.len());
-    for booking in &listed {
-        match translator.reported(booking) {
-            Ok(reported) => theirs.push(reported),
-            Err(_) => *counts.entry("unmapped".into()).or_default() += 1,
-        }
-    }
-    let billed = reconciliation::billed(&jobs.db, supplier).await?;
+    theirs: &[Reported],
+    billed: &[Billed],
+) -> Result<Ours, JobError> {
     // What the supplier's list names (its references and the client references it echoes),
     // then what its statements name as well.
     let listed_names: HashSet<&str> = theirs
@@ -127,43 +207,90 @@ async fn reconcile_window(
     let billed_names =
         billed.iter().flat_map(|b| std::iter::once(b.supplier_reference.as_str()).chain(b.client_reference.as_deref()));
     let named: Vec<&str> = listed_names.iter().copied().chain(billed_names).collect();
-    let ours = bookings::for_reconciliation(&jobs.db, supplier, from, to, &named).await?;
-    let mut examined: Vec<String> = ours.iter().map(|b| b.id.to_string()).collect();
+    let all = bookings::for_reconciliation(&jobs.db, supplier, from, to, &named).await?;
+    let mut examined: Vec<String> = all.iter().map(|b| b.id.to_string()).collect();
     examined.extend(theirs.iter().map(|r| format!("ref:{}", r.reference)));
     examined.extend(billed.iter().map(|b| format!("ref:{}", b.supplier_reference)));
-    let mut mismatches: Vec<Mismatch> = Vec::new();
-    // Once the supplier has sent a statement, what it bills is compared too.
-    if !billed.is_empty() {
-        for m in compare_statement(&ours, &billed, Utc::now().date_naive()) {
-            *counts.entry(m.reason.as_str().into()).or_default() += 1;
-            mismatches.push(m);
-        }
-    }
-    // The supplier's list is compared with the bookings of the window and those it names, not
-    // with those only a statement names (the list need not hold them).
-    let in_scope = |b: &&domain::Booking| {
+    let in_scope = |b: &&Booking| {
         (from..=to).contains(&b.updated_at)
             || listed_names.contains(b.id.as_str())
             || b.supplier_reference.as_deref().is_some_and(|r| listed_names.contains(r))
     };
-    let listed_ours: Vec<domain::Booking> = ours.iter().filter(in_scope).cloned().collect();
-    for finding in reconcile(&listed_ours, &theirs) {
-        match finding {
-            Finding::Heal { booking, event } => {
-                // The supplier owns this outcome: applied as its webhook would have been, so
-                // the change fans out (CRM, agency, voucher).
-                let applied =
-                    bookings::apply_event(&jobs.db, &Scope::All, &booking, &event, crate::fanout::for_outcome).await?;
-                let healed = matches!(applied, Applied::Changed(_));
-                *counts.entry(if healed { "healed" } else { "not_healed" }.into()).or_default() += 1;
-            }
-            Finding::Mismatch(m) => {
-                *counts.entry(m.reason.as_str().into()).or_default() += 1;
-                mismatches.push(m);
-            }
+    let listed = all.iter().filter(in_scope).cloned().collect();
+    Ok(Ours { all, listed, examined })
+}
+
+/// The supplier's bookings changed in `[from, to]`, in bookhub's codes; those whose codes no
+/// mapping translates are counted as `unmapped` and left out.
+async fn fetch(
+    jobs: &SupplierJobs,
+    supplier: &SupplierCode,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    counts: &mut Counts,
+) -> Result<Vec<Reported>, JobError> {
+    let adapter = jobs.suppliers.get(supplier).ok_or_else(|| JobError::SupplierNotConfigured(supplier.clone()))?;
+    let listed =
+        domain::SupplierAdapter::list_modified(&*adapter, from, to).await.map_err(JobError::SupplierUnavailable)?;
+    let translator = jobs.mappings.fresh_translator(supplier).await?;
+    let mut theirs: Vec<Reported> = Vec::with_capacity(listed.len());
+    for booking in &listed {
+        match translator.reported(booking) {
+            Ok(reported) => theirs.push(reported),
+            Err(_) => *counts.entry("unmapped".into()).or_default() += 1,
         }
     }
-    reconciliation::record(&jobs.db, &run.id, supplier, &mismatches, &examined).await?;
-    tracing::info!(supplier = %supplier, run = %run.id, ?counts, "reconciliation run done");
-    Ok(counts)
+    Ok(theirs)
+}
+
+/// What the supplier owns (each booking with the event that heals it, in order) and every
+/// mismatch, each counted by its reason: the statement's (once the supplier has sent one,
+/// compared with all of `ours`), then the list's (compared with `listed_ours`).
+fn compare(
+    ours: &[Booking],
+    listed_ours: &[Booking],
+    theirs: &[Reported],
+    billed: &[Billed],
+    counts: &mut Counts,
+) -> (Vec<(BookingId, BookingEvent)>, Vec<Mismatch>) {
+    let mut mismatches =
+        if billed.is_empty() { Vec::new() } else { compare_statement(ours, billed, Utc::now().date_naive()) };
+    let mut to_heal = Vec::new();
+    for finding in reconcile(listed_ours, theirs) {
+        match finding {
+            Finding::Heal { booking, event } => to_heal.push((booking, event)),
+            Finding::Mismatch(m) => mismatches.push(m),
+        }
+    }
+    for m in &mismatches {
+        *counts.entry(m.reason.as_str().into()).or_default() += 1;
+    }
+    (to_heal, mismatches)
+}
+
+/// Applies each of `to_heal` as the supplier's webhook would have been, so the change fans
+/// out (CRM, agency, voucher); counts `healed` and `not_healed`.
+async fn heal(
+    jobs: &SupplierJobs,
+    to_heal: &[(BookingId, BookingEvent)],
+    counts: &mut Counts,
+    progress: &dyn Progress,
+) -> Result<(), JobError> {
+    let (mut healed, mut not_healed) = (0, 0);
+    for (done, (booking, event)) in to_heal.iter().enumerate() {
+        let applied = bookings::apply_event(&jobs.db, &Scope::All, booking, event, crate::fanout::for_outcome).await?;
+        if matches!(applied, Applied::Changed(_)) {
+            healed += 1;
+        } else {
+            not_healed += 1;
+        }
+        progress.step(&Step::Healing { done: done + 1, of: to_heal.len() });
+    }
+    for (key, n) in [("healed", healed), ("not_healed", not_healed)] {
+        if n > 0 {
+            *counts.entry(key.into()).or_default() += n as u64;
+        }
+    }
+    progress.step(&Step::Healed { healed, not_healed });
+    Ok(())
 }

@@ -127,6 +127,22 @@ pub struct SimEdit {
     pub room_type: Option<String>,
 }
 
+/// A booking the simulator holds from the start, as if bookhub had made it (its client
+/// reference is bookhub's booking id): for benchmarks that need thousands of bookings without
+/// booking each over HTTP. One room, one adult guest (jsonrest) or the room's total (ota).
+#[derive(Clone, Debug)]
+pub struct SimSeed {
+    pub client_reference: String,
+    pub hotel_code: String,
+    pub check_in: chrono::NaiveDate,
+    pub check_out: chrono::NaiveDate,
+    /// The room's type and board, in the protocol's codes (`DBL.ST` and `BB` for jsonrest).
+    pub room_type: String,
+    pub board: String,
+    pub total: Money,
+    pub status: SimStatus,
+}
+
 /// Counters of one protocol since start or the last reset.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProtocolStats {
@@ -248,6 +264,13 @@ impl SupplierSim {
     /// never made; its reference.
     pub fn copy(&self, protocol: Protocol, like: &str, client_reference: &str) -> String {
         self.shared.with(protocol, |p| p.copy(protocol, like, client_reference)).expect("the booking to copy")
+    }
+
+    /// Holds each of `seeds` as a booking modified now, with its status and no confirmation to
+    /// come (see [`SimSeed`]); their references, in order. A client reference that already has
+    /// a booking keeps it (its reference is returned).
+    pub fn seed(&self, protocol: Protocol, seeds: impl IntoIterator<Item = SimSeed>) -> Vec<String> {
+        self.shared.with(protocol, |p| seeds.into_iter().map(|seed| p.seed(protocol, &seed)).collect())
     }
 
     /// Polls the stats every 10 ms until `f` holds; panics with the stats after `timeout`.

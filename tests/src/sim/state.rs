@@ -236,6 +236,11 @@ impl Partner {
         }
         if let Some(total) = &edit.total {
             booking.request.total = total.clone();
+            // ota prices each room: the first carries the new total, the others nothing.
+            for (i, room) in booking.request.rooms.iter_mut().enumerate().filter(|(_, r)| r.total.is_some()) {
+                let amount = if i == 0 { total.amount } else { Decimal::ZERO };
+                room.total = Some(Money { amount, currency: total.currency.clone() });
+            }
         }
         if let Some(check_out) = edit.check_out {
             booking.request.check_out = check_out;
@@ -271,10 +276,50 @@ impl Partner {
         }
     }
 
+    /// Holds `seed` as a booking made now with the seed's status (nothing confirms it later);
+    /// its reference. A client reference already booked keeps its booking as it is.
+    pub(crate) fn seed(&mut self, protocol: Protocol, seed: &super::SimSeed) -> String {
+        let confirmation = std::mem::replace(&mut self.confirmation, Confirmation::Instant);
+        let booked = self.book(protocol, seed_request(protocol, seed));
+        self.confirmation = confirmation;
+        match booked {
+            Booked::Created(booking, _) => {
+                let reference = booking.reference;
+                if let Some(held) = self.find(&reference) {
+                    held.status = seed.status;
+                }
+                reference
+            }
+            Booked::Existing(booking) => booking.reference,
+        }
+    }
+
     /// Clears faults, bookings and stats; keeps settings and the sequence.
     fn reset(&mut self) {
         let (confirmation, hub_url, sequence) = (self.confirmation, self.hub_url.take(), self.sequence);
         *self = Partner { confirmation, hub_url, sequence, ..Partner::default() };
+    }
+}
+
+/// The booking request a seed stands for: one room; jsonrest's with one adult, ota's with its
+/// total.
+fn seed_request(protocol: Protocol, seed: &super::SimSeed) -> NewBooking {
+    let jsonrest = protocol == Protocol::Jsonrest;
+    let guest = || Pax { name: "Ana".into(), surname: "Pérez".into(), kind: "AD".into(), age: None };
+    let room = Room {
+        room_type: seed.room_type.clone(),
+        board: seed.board.clone(),
+        paxes: if jsonrest { vec![guest()] } else { Vec::new() },
+        total: (!jsonrest).then(|| seed.total.clone()),
+    };
+    NewBooking {
+        client_reference: seed.client_reference.clone(),
+        hotel_code: seed.hotel_code.clone(),
+        check_in: seed.check_in,
+        check_out: seed.check_out,
+        rooms: vec![room],
+        holder: Holder { name: "Ana".into(), surname: "Pérez".into(), email: None },
+        total: seed.total.clone(),
     }
 }
 

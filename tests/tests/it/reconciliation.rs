@@ -14,6 +14,8 @@ use bookhub_tests::{TestApp, booking_body, with_simulator};
 use domain::{BookingId, SupplierCode};
 use rust_decimal::Decimal;
 use serde_json::json;
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// A jsonrest booking by `agency`, submitted (the due jobs run): its id.
 async fn book(app: &TestApp, agency: &str, client_reference: &str) -> String {
@@ -320,4 +322,98 @@ async fn a_statement_is_checked_line_by_line_and_a_bad_one_stores_nothing() {
         assert!(found.contains_key(&(subject.to_owned(), reason.to_owned())), "{reason} of {subject}: {found:?}");
     }
     assert!(!found.keys().any(|(subject, _)| *subject == right), "the booking billed right is not flagged");
+}
+
+/// The lost confirmation, healed, reaches the CRM and the agency's webhook endpoint (both
+/// mocks on loopback) as a webhook's confirmation would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healed_confirmation_fans_out_to_the_crm_and_the_agency() {
+    let crm = MockServer::start().await;
+    let endpoint = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .and(path_regex(r"^/api/v1/objects/reservas/records/bk_[0-9a-f]{32}$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "crm-1"})))
+        .mount(&crm)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/hooks/bookhub"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&endpoint)
+        .await;
+    let crm_url = crm.uri();
+    let (sim, app) = with_simulator(|settings| {
+        bookhub_tests::no_workers(settings);
+        settings.crm = Some(api::config::CrmSettings {
+            base_url: crm_url,
+            token: api::config::Secret::from("crm-test-token".to_owned()),
+            allow_http: true,
+            ..api::config::CrmSettings::default()
+        });
+        settings.agency_webhooks.allow_private_networks = true;
+        settings.agency_webhooks.allow_http = true;
+    })
+    .await;
+    let (_, agency) = app.agency("Viajes Sol").await;
+    let callback = json!({"url": format!("{}/hooks/bookhub", endpoint.uri())});
+    let set = app.client.put(app.url("/v1/agency/webhook")).bearer_auth(&agency).json(&callback).send().await.unwrap();
+    assert_eq!(set.status(), 200);
+    let from = chrono::Utc::now() - chrono::Duration::minutes(1);
+    sim.set_confirmation(Protocol::Jsonrest, Confirmation::Later { delay: std::time::Duration::from_secs(3600) });
+    let booking = book(&app, &agency, "AG-lost-webhook").await;
+    assert_eq!(status(&app, &agency, &booking).await, "pending");
+    app.run_due_jobs().await;
+    let before = (crm.received_requests().await.unwrap().len(), endpoint.received_requests().await.unwrap().len());
+    sim.edit(Protocol::Jsonrest, &booking, SimEdit { status: Some(SimStatus::Confirmed), ..SimEdit::default() });
+
+    let jsonrest: SupplierCode = "jsonrest".parse().unwrap();
+    let run = jobs::reconcile::run(app.jobs(), &jsonrest, from, chrono::Utc::now() + chrono::Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(run.counts.get("healed"), Some(&1), "{:?}", run.counts);
+    app.run_due_jobs().await;
+
+    let records = crm.received_requests().await.unwrap();
+    let record = records[before.0..]
+        .iter()
+        .find(|r| r.url.path().ends_with(&booking))
+        .unwrap_or_else(|| panic!("the CRM got no upsert of {booking}"));
+    let record: serde_json::Value = record.body_json().unwrap();
+    assert_eq!(record["fields"]["EstadoReserva"], "Confirmada", "{record}");
+    let deliveries = endpoint.received_requests().await.unwrap();
+    let delivered: Vec<serde_json::Value> = deliveries[before.1..].iter().map(|r| r.body_json().unwrap()).collect();
+    assert!(
+        delivered.iter().any(|e| e["type"] == "booking.confirmed" && e.to_string().contains(&booking)),
+        "the agency was told of the confirmation: {delivered:?}"
+    );
+}
+
+/// The same seeded disagreement found through OTA's `OTA_ReadRQ`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ota_supplier_is_reconciled_through_ota_read() {
+    let (sim, app) = with_simulator(bookhub_tests::no_workers).await;
+    let (_, agency) = app.agency("Viajes Sol").await;
+    let from = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let mut ids = Vec::new();
+    for reference in ["OTA-ok", "OTA-amount", "OTA-cxl"] {
+        let mut body = booking_body();
+        body["supplier"] = json!("ota");
+        body["client_reference"] = json!(reference);
+        ids.push(app.booked(&agency, &body).await["id"].as_str().unwrap().to_owned());
+    }
+    app.run_due_jobs().await;
+    for id in &ids {
+        assert_eq!(status(&app, &agency, id).await, "confirmed", "{id}");
+    }
+    sim.edit(Protocol::Ota, &ids[1], SimEdit { total: Some(eur("450.50", "EUR")), ..SimEdit::default() });
+    sim.edit(Protocol::Ota, &ids[2], SimEdit { status: Some(SimStatus::Cancelled), ..SimEdit::default() });
+
+    let ota: SupplierCode = "ota".parse().unwrap();
+    let run =
+        jobs::reconcile::run(app.jobs(), &ota, from, chrono::Utc::now() + chrono::Duration::minutes(1)).await.unwrap();
+    let expected: BTreeMap<String, u64> = [("amount_differs".to_owned(), 1), ("healed".to_owned(), 1)].into();
+    assert_eq!(run.counts, expected);
+    assert_eq!(status(&app, &agency, &ids[2]).await, "cancelled", "the supplier's cancellation healed");
+    let open = reconciliation::mismatches(&app.db, Some(MismatchStatus::Open), Some("ota"), None, 10).await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!((open[0].booking_id.as_deref(), open[0].theirs.as_deref()), (Some(ids[1].as_str()), Some("450.50 EUR")));
 }

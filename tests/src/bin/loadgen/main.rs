@@ -5,13 +5,16 @@
 //! `cargo run --release -p bookhub-tests --bin loadgen -- bookings --concurrency 32 --duration 20s`
 //! `cargo run --release -p bookhub-tests --bin loadgen -- webhooks --concurrency 32 --duration 20s`
 //! `cargo run --release -p bookhub-tests --bin loadgen -- pipeline --rates 50,100,150,200 --duration 10s`
+//! `cargo run --release -p bookhub-tests --bin loadgen -- reconcile --bookings 5000 --backend sqlite`
 //!
 //! Needs `BOOKHUB_TEST_POSTGRES_URL` (or `--database-url`): a fresh database is made for the
 //! run. Rounds alternate baseline and bookhub; the summary quotes medians over the rounds. The
-//! pipeline mode has no baseline: see [`pipeline`].
+//! pipeline mode has no baseline: see [`pipeline`]. The reconcile mode runs the `bookhub`
+//! binary beside this one, on SQLite without a Postgres server: see [`reconcile`].
 
 mod mappings;
 mod pipeline;
+mod reconcile;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -66,6 +69,21 @@ struct Args {
     /// bookhub's `jobs.poll_interval`, e.g. `50ms` (default: as bookhub's own default).
     #[arg(long, value_parser = parse_duration)]
     poll_interval: Option<Duration>,
+    /// reconcile: the bookings bookhub and the supplier both hold.
+    #[arg(long, default_value_t = 5000)]
+    bookings: usize,
+    /// reconcile: the database the run is on.
+    #[arg(long, value_enum, default_value_t = BackendArg::Postgres)]
+    backend: BackendArg,
+    /// reconcile: the `bookhub` binary to run (default: the one beside this loadgen).
+    #[arg(long)]
+    bookhub: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BackendArg {
+    Postgres,
+    Sqlite,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -83,6 +101,9 @@ enum Mode {
     /// A cached mapping lookup (floor: a `HashMap`) and a 10,000-row CSV import (floor: pgbench
     /// running the same writes).
     Mappings,
+    /// `bookhub reconcile` (the binary, not on a terminal) over `--bookings` bookings both
+    /// bookhub and the simulator hold: its wall time and each step's. No baseline.
+    Reconcile,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -180,7 +201,11 @@ fn median(mut xs: Vec<f64>) -> f64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let Some(server) = args.database_url.clone().or_else(|| std::env::var(POSTGRES_URL_VAR).ok()) else {
+    let server = args.database_url.clone().or_else(|| std::env::var(POSTGRES_URL_VAR).ok());
+    if let (Mode::Reconcile, BackendArg::Sqlite) = (args.mode, args.backend) {
+        return reconcile::run(&args, None).await;
+    }
+    let Some(server) = server else {
         bail!(
             "set {POSTGRES_URL_VAR} (or --database-url) to a Postgres server, e.g. postgres://postgres@127.0.0.1:5432/postgres"
         );
@@ -190,6 +215,7 @@ async fn main() -> anyhow::Result<()> {
         Mode::Webhooks => webhooks(&args, &server).await,
         Mode::Pipeline => pipeline::run(&args, &server).await,
         Mode::Mappings => mappings::run(&args, &server).await,
+        Mode::Reconcile => reconcile::run(&args, Some(&server)).await,
     }
 }
 
