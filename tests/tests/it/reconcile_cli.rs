@@ -12,25 +12,12 @@ use std::time::Duration;
 
 use adapters::store::reconciliation::{self, RunStatus};
 use bookhub_tests::sim::{Confirmation, Money, Protocol, SimConfig, SimEdit, SimStatus};
-use bookhub_tests::{TestApp, booking_body, free_port, no_workers, with_simulator};
+use bookhub_tests::{TestApp, free_port, no_workers, with_simulator};
 use chrono::{DateTime, SubsecRound, Utc};
 use domain::{ReconciliationRunId, SupplierCode};
 use regex::Regex;
-use serde_json::json;
 
-/// A jsonrest booking by `agency`, submitted (the due jobs run): its id.
-async fn book(app: &TestApp, agency: &str, client_reference: &str) -> String {
-    let mut body = booking_body();
-    body["supplier"] = json!("jsonrest");
-    body["client_reference"] = json!(client_reference);
-    let id = app.booked(agency, &body).await["id"].as_str().unwrap().to_owned();
-    app.run_due_jobs().await;
-    id
-}
-
-async fn status(app: &TestApp, agency: &str, id: &str) -> String {
-    app.get_json(agency, &format!("/v1/bookings/{id}")).await["status"].as_str().unwrap().to_owned()
-}
+use crate::reconciliation::{book, status};
 
 /// `bookhub reconcile --supplier jsonrest --from … --to …` on the app's database, with only
 /// this test's settings (jsonrest on `jsonrest_url`); what it printed and how it ended.

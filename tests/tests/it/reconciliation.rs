@@ -18,7 +18,7 @@ use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// A jsonrest booking by `agency`, submitted (the due jobs run): its id.
-async fn book(app: &TestApp, agency: &str, client_reference: &str) -> String {
+pub(crate) async fn book(app: &TestApp, agency: &str, client_reference: &str) -> String {
     let mut body = booking_body();
     body["supplier"] = json!("jsonrest");
     body["client_reference"] = json!(client_reference);
@@ -27,7 +27,7 @@ async fn book(app: &TestApp, agency: &str, client_reference: &str) -> String {
     id
 }
 
-async fn status(app: &TestApp, agency: &str, id: &str) -> String {
+pub(crate) async fn status(app: &TestApp, agency: &str, id: &str) -> String {
     app.get_json(agency, &format!("/v1/bookings/{id}")).await["status"].as_str().unwrap().to_owned()
 }
 
