@@ -15,8 +15,8 @@ crate::code_enum! {
 }
 
 impl DocumentKind {
-    /// A document's number: `INV-2027-000123` or `CRN-2027-000124`, from one series (the
-    /// serial is unique across both kinds).
+    /// A document's number: `INV-2027-000123` or `CRN-2027-000124`, from one gapless series
+    /// (the serial is unique across both kinds).
     pub fn number(self, year: i32, serial: i64) -> String {
         let prefix = match self {
             DocumentKind::Invoice => "INV",
@@ -27,15 +27,25 @@ impl DocumentKind {
 }
 
 /// What `booking` is owed now, invoice first: an invoice once it has been confirmed, and a
-/// credit note once it was confirmed and then cancelled. `was_confirmed`: the booking's history
-/// holds a confirmation (a booking cancelled while pending never had one, nor one the
-/// supplier confirmed after its cancellation).
+/// credit note once it was confirmed and the supplier no longer holds it (cancelled, or
+/// rejected while its cancellation was pending). `was_confirmed`: the booking's history holds
+/// a confirmation (a booking cancelled while pending never had one, nor one the supplier
+/// confirmed after its cancellation).
 pub fn owed(booking: &Booking, was_confirmed: bool) -> Vec<DocumentKind> {
     match (was_confirmed, booking.status) {
         (false, _) => Vec::new(),
-        (true, BookingStatus::Cancelled) => vec![DocumentKind::Invoice, DocumentKind::CreditNote],
-        (true, _) => vec![DocumentKind::Invoice],
+        (true, BookingStatus::Confirmed | BookingStatus::CancellationPending) => vec![DocumentKind::Invoice],
+        (true, _) => vec![DocumentKind::Invoice, DocumentKind::CreditNote],
     }
+}
+
+/// Whether a booking that reached `status` may now owe a document: the statuses the billing
+/// job is queued for.
+pub fn may_owe(status: BookingStatus) -> bool {
+    matches!(
+        status,
+        BookingStatus::Confirmed | BookingStatus::Cancelled | BookingStatus::Rejected | BookingStatus::Failed
+    )
 }
 
 /// The due date of a document issued on `issued` with `terms_days` to pay.
@@ -57,6 +67,7 @@ mod tests {
             (BookingStatus::Cancelled, true, vec![DocumentKind::Invoice, DocumentKind::CreditNote]),
             (BookingStatus::Cancelled, false, vec![]),
             (BookingStatus::Rejected, false, vec![]),
+            (BookingStatus::Rejected, true, vec![DocumentKind::Invoice, DocumentKind::CreditNote]),
         ] {
             assert_eq!(owed(&booking_in(status), confirmed), expected, "{status:?}");
         }

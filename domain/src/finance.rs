@@ -18,9 +18,9 @@ pub struct Line<'a> {
 }
 
 impl Line<'_> {
-    /// Whether the booking counts as sold: confirmed, or confirmed and being cancelled.
+    /// Whether the booking counts as sold: confirmed now.
     pub fn is_sold(&self) -> bool {
-        matches!(self.booking.status, BookingStatus::Confirmed | BookingStatus::CancellationPending)
+        self.booking.status == BookingStatus::Confirmed
     }
 
     /// The cost, when it is in the booking's currency and the booking is sold.

@@ -144,7 +144,7 @@ pub fn for_change(change: &Change<'_>) -> Vec<EnqueuedJob> {
     if let Some(event) = change.event {
         jobs.push(enqueued(NotifyAgency::QUEUE, &NotifyAgency { event: event.clone() }, key.clone()));
     }
-    if matches!(booking.status, BookingStatus::Confirmed | BookingStatus::Cancelled) {
+    if domain::billing::may_owe(booking.status) {
         jobs.push(enqueued(Bill::QUEUE, &Bill { booking_id: booking_id.clone() }, key.clone()));
     }
     if booking.status == BookingStatus::Confirmed {

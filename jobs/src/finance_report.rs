@@ -2,7 +2,7 @@
 //! status, what was sold, what the suppliers' statements bill for it and the margin
 //! ([`domain::finance`]), what was invoiced and credited, and the open mismatches. As CSV (the
 //! totals, amounts as exact decimal text) or XLSX (sheets Totals, Bookings and Mismatches,
-//! amounts `#,##0.00`, header rows frozen). Emailed to finance after each scheduled
+//! amounts `#,##0.00` with the currency's places, header rows frozen). Emailed to finance after each scheduled
 //! reconciliation run by its own job, so a mail server that is down delays it, never loses it.
 
 use std::collections::{BTreeMap, HashMap};
@@ -10,12 +10,12 @@ use std::collections::{BTreeMap, HashMap};
 use adapters::notify::email::ReportFile;
 use adapters::store::invoices::{self, InvoiceQuery};
 use adapters::store::queue::{self, EnqueuedJob};
-use adapters::store::reconciliation::{self, MismatchRecord, MismatchStatus};
+use adapters::store::reconciliation::{self, MismatchRecord, MismatchStatus, RunStatus};
 use adapters::store::{Database, StoreError, agencies, bookings};
-use chrono::{NaiveDate, NaiveTime};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use domain::billing::DocumentKind;
 use domain::finance::{GroupKey, Line, Totals, totals};
-use domain::{AgencyId, Booking, BookingId, BookingStatus, Currency, Money, ReconciliationRunId, SupplierCode};
+use domain::{AgencyId, Booking, BookingId, BookingStatus, Currency, Money, SupplierCode};
 use rust_decimal::Decimal;
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use serde::{Deserialize, Serialize};
@@ -167,7 +167,6 @@ impl FinanceReport {
     pub fn xlsx(&self) -> Result<Vec<u8>, XlsxError> {
         let mut book = Workbook::new();
         let header = Format::new().set_bold();
-        let money = Format::new().set_num_format("#,##0.00");
         let totals = sheet(book.add_worksheet(), "Totals", &TOTAL_COLUMNS, &header)?;
         for (r, (key, row)) in (1u32..).zip(&self.rows) {
             let texts = [key.agency.as_str(), &row.agency_name, key.supplier.as_str(), key.currency.code()];
@@ -177,6 +176,7 @@ impl FinanceReport {
             for (c, n) in (4u16..).zip(status_counts(&row.totals)) {
                 totals.write_number(r, c, n as f64)?;
             }
+            let money = money_format(key.currency);
             totals.write_with_format(r, 10, row.totals.sell, &money)?;
             totals.write_number(r, 11, row.totals.costed as f64)?;
             let amounts = [row.totals.cost, row.totals.margin(), row.invoiced, row.credited];
@@ -185,12 +185,12 @@ impl FinanceReport {
             }
             totals.write_number(r, 16, row.open_mismatches as f64)?;
         }
-        self.bookings_sheet(book.add_worksheet(), &header, &money)?;
+        self.bookings_sheet(book.add_worksheet(), &header)?;
         self.mismatches_sheet(book.add_worksheet(), &header)?;
         book.save_to_buffer()
     }
 
-    fn bookings_sheet(&self, ws: &mut Worksheet, header: &Format, money: &Format) -> Result<(), XlsxError> {
+    fn bookings_sheet(&self, ws: &mut Worksheet, header: &Format) -> Result<(), XlsxError> {
         const COLUMNS: [&str; 14] = [
             "booking_id",
             "agency",
@@ -226,6 +226,7 @@ impl FinanceReport {
             for (c, text) in (0u16..).zip(&texts) {
                 ws.write_string(r, c, text)?;
             }
+            let money = &money_format(d.total.currency());
             ws.write_with_format(r, 10, d.total.amount(), money)?;
             if let Some(cost) = row.cost {
                 ws.write_with_format(r, 11, cost.amount(), money)?;
@@ -260,6 +261,14 @@ impl FinanceReport {
         }
         Ok(())
     }
+}
+
+/// Amounts of `currency`: `#,##0.00` for the euro and the dollar, as many places as the
+/// currency has (none for the yen, three for the dinar).
+fn money_format(currency: Currency) -> Format {
+    let places = currency.minor_units() as usize;
+    let decimals = if places == 0 { String::new() } else { format!(".{}", "0".repeat(places)) };
+    Format::new().set_num_format(format!("#,##0{decimals}"))
 }
 
 /// Names `ws`, writes its header row in `header` and freezes it.
@@ -319,55 +328,66 @@ async fn costs(db: &Database, made: &[Booking]) -> Result<HashMap<BookingId, Mon
     Ok(costs)
 }
 
-/// Emails the finance report of a scheduled run's window to the finance recipients.
+/// Emails the finance report after a scheduled slot's runs (one per supplier) are all done:
+/// one email per slot, over the days of the runs' window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendFinanceReport {
-    pub run: ReconciliationRunId,
+    pub slot: DateTime<Utc>,
 }
 
 impl SendFinanceReport {
     pub const QUEUE: &'static str = "bookhub.finance_report";
 
-    /// One email per run.
-    pub fn after(run: &ReconciliationRunId) -> EnqueuedJob {
-        crate::enqueued(Self::QUEUE, &SendFinanceReport { run: run.clone() }, run.to_string())
+    /// One email per slot, whichever of its runs asks first.
+    pub fn after(slot: DateTime<Utc>) -> EnqueuedJob {
+        crate::enqueued(Self::QUEUE, &SendFinanceReport { slot }, slot.timestamp().to_string())
     }
 }
 
 impl SupplierJobs {
-    /// Runs a queued reconciliation; once a scheduled one is done, its report email is queued
-    /// (once: a repeat of the job finds it queued).
+    /// Runs a queued reconciliation; once a scheduled one is done, its slot's report email is
+    /// queued (once: a repeat, or another supplier's run of the slot, finds it queued).
     pub async fn reconcile_and_report(&self, job: &Reconcile) -> Result<(), JobError> {
         self.reconcile(job).await?;
-        if job.scheduled && !self.fanout.report_recipients.is_empty() {
-            queue::push_once(self.db.pool(), &[SendFinanceReport::after(&job.run)]).await?;
+        if job.scheduled
+            && !self.fanout.report_recipients.is_empty()
+            && let Some(run) = reconciliation::find(&self.db, &job.run).await?
+        {
+            queue::push_once(self.db.pool(), &[SendFinanceReport::after(run.window_to)]).await?;
         }
         Ok(())
     }
 
-    #[tracing::instrument(skip_all, fields(run = %job.run))]
+    /// Sends the slot's report once none of its runs is running (until then the job is tried
+    /// again later), naming each run and how it ended.
+    #[tracing::instrument(skip_all, fields(slot = %job.slot))]
     pub async fn send_finance_report(&self, job: &SendFinanceReport) -> Result<(), JobError> {
         let recipients = &self.fanout.report_recipients;
         let (Some(mailer), false) = (&self.fanout.mailer, recipients.is_empty()) else {
             tracing::info!("no finance recipients or no email: the report is not sent");
             return Ok(());
         };
-        let Some(run) = reconciliation::find(&self.db, &job.run).await? else { return Ok(()) };
-        let period = Period { from: run.window_from.date_naive(), to: run.window_to.date_naive() };
+        let runs = reconciliation::runs_ending_at(&self.db, job.slot).await?;
+        if runs.iter().any(|r| r.status == RunStatus::Running) {
+            return Err(JobError::NotYet("a reconciliation run of the slot is still running"));
+        }
+        let Some(from) = runs.iter().map(|r| r.window_from).min() else { return Ok(()) };
+        let period = Period { from: from.date_naive(), to: job.slot.date_naive() };
         let report = FinanceReport::build(&self.db, period).await?;
         let xlsx = report.xlsx().map_err(|e| JobError::Report(e.to_string()))?;
         let filename = report.filename("xlsx");
         let file = ReportFile { filename: &filename, content_type: XLSX, bytes: &xlsx };
         let subject = format!("bookhub finance report {} to {}", period.from, period.to);
-        let text = format!(
-            "The finance report from {} to {}, after the {} reconciliation run {} ({}).\n\n\
-             Totals per agency, supplier and currency, the bookings and the open mismatches are \
-             in the attached workbook.\n",
-            period.from,
-            period.to,
-            run.supplier,
-            run.id,
-            run.status.as_str(),
+        let mut text = format!(
+            "The finance report from {} to {}, after the reconciliation runs of {}:\n\n",
+            period.from, period.to, job.slot
+        );
+        for run in &runs {
+            text.push_str(&format!("- {}: {} ({})\n", run.supplier, run.status.as_str(), run.id));
+        }
+        text.push_str(
+            "\nTotals per agency, supplier and currency, the bookings and the open mismatches are in the \
+             attached workbook.\n",
         );
         mailer.send_report(recipients, &subject, &text, &file).await.map_err(JobError::Email)
     }

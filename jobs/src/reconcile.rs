@@ -117,6 +117,18 @@ pub async fn start_queued(
     Ok(run)
 }
 
+/// Starts the run of `supplier`'s scheduled `slot` over the `window` before it, if this caller
+/// claims the slot (see [`reconciliation::start_claimed`]); `None` when it was claimed before.
+pub async fn start_scheduled(
+    db: &Database,
+    supplier: &SupplierCode,
+    slot: DateTime<Utc>,
+    window: chrono::Duration,
+) -> Result<Option<Run>, StoreError> {
+    let job = |run: &ReconciliationRunId| Reconcile { run: run.clone(), scheduled: true }.enqueued();
+    reconciliation::start_claimed(db, crate::schedule::RECONCILE, supplier, slot - window, slot, job).await
+}
+
 /// Runs a started run in the background: one `POST /v1/reconciliations` asked for, or one
 /// the schedule claimed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapters::store::{Database, StoreError, schedule};
-use chrono::{DateTime, Utc};
+use adapters::store::{Database, StoreError};
+use chrono::{DateTime, SubsecRound, Utc};
 use domain::SupplierCode;
 
 /// The claims' job name.
@@ -53,7 +53,9 @@ impl std::fmt::Debug for ScheduleConfig {
 /// The latest slot of `schedule` at or before `now`, if one is less than 35 days old (a yearly
 /// schedule's last slot is not a missed one).
 pub fn latest_slot(schedule: &cron::Schedule, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    // `after(t).next_back()` is the latest slot before `t`; a slot at `now` itself counts.
+    // `after(t).next_back()` is the latest slot before `t`; a slot at `now` itself counts, and
+    // none later in `now`'s second does.
+    let now = now.trunc_subsecs(0);
     let slot = schedule.after(&(now + chrono::Duration::seconds(1))).next_back()?;
     (now - slot <= chrono::Duration::days(35)).then_some(slot)
 }
@@ -82,18 +84,17 @@ pub async fn run(db: Database, config: ScheduleConfig) {
     }
 }
 
-/// Claims `slot` for `supplier` and, if the claim is this caller's, starts its run.
+/// Claims `slot` for `supplier` and, if the claim is this caller's, starts its run (in one
+/// transaction: a claim that fails leaves the slot to the next tick).
 async fn start_slot(
     db: &Database,
     supplier: &SupplierCode,
     slot: DateTime<Utc>,
     window: chrono::Duration,
 ) -> Result<(), StoreError> {
-    if !schedule::claim(db, RECONCILE, supplier, slot).await? {
-        return Ok(());
+    if let Some(run) = crate::reconcile::start_scheduled(db, supplier, slot, window).await? {
+        tracing::info!(supplier = %supplier, %slot, run = %run.id, "scheduled reconciliation run started");
     }
-    let run = crate::reconcile::start_queued(db, supplier, slot - window, slot, true).await?;
-    tracing::info!(supplier = %supplier, %slot, run = %run.id, "scheduled reconciliation run started");
     Ok(())
 }
 
@@ -115,6 +116,8 @@ mod tests {
         assert_eq!(latest_slot(&every_6h, at("2027-01-10T00:00:01Z")), Some(at("2027-01-10T00:00:00Z")));
         let every_minute = cron::Schedule::from_str("0 * * * * *").unwrap();
         assert_eq!(latest_slot(&every_minute, at("2027-01-10T12:03:30.5Z")), Some(at("2027-01-10T12:03:00Z")));
+        // Half a second before a slot, it is not due yet.
+        assert_eq!(latest_slot(&every_minute, at("2027-01-10T12:03:59.5Z")), Some(at("2027-01-10T12:03:00Z")));
     }
 
     #[test]

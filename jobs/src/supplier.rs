@@ -56,6 +56,9 @@ pub enum JobError {
     Email(#[source] EmailError),
     #[error("the voucher could not be drawn")]
     Voucher(#[source] VoucherError),
+    /// What the job needs is not there yet (another job is still working): tried again later.
+    #[error("not yet: {0}")]
+    NotYet(&'static str),
     /// A report could not be written (a bug: the data is bookhub's own).
     #[error("the report could not be written: {0}")]
     Report(String),

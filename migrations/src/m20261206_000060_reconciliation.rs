@@ -124,6 +124,20 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        // The documents' numbering, one counter row per series: taken in the transaction that
+        // issues the document, so numbers have no gaps (a sequence skips on conflicts and
+        // rollbacks).
+        m.create_table(
+            Table::create()
+                .table("document_series")
+                .col(string("series").primary_key())
+                .col(big_integer("last"))
+                .to_owned(),
+        )
+        .await?;
+        m.get_connection()
+            .execute_unprepared("INSERT INTO document_series (series, last) VALUES ('billing', 0)")
+            .await?;
         m.create_index(Index::create().name("idx_invoices_issue_date").table("invoices").col("issue_date").to_owned())
             .await?;
         // Events for bookhub's own systems (accounting, automations), written in the same
@@ -143,7 +157,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for table in ["operator_events", "invoices", "schedule_claims", "statement_lines"] {
+        for table in ["operator_events", "document_series", "invoices", "schedule_claims", "statement_lines"] {
             m.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         m.drop_table(Table::drop().table("reconciliation_mismatches").to_owned()).await?;

@@ -1,5 +1,5 @@
 //! Invoice lines and credit notes issued to agencies. One of each kind per booking at most
-//! (a unique index), numbered from the row's own sequence; issuing writes the document and its
+//! (a unique index), numbered without gaps from the `billing` series row; issuing writes the document and its
 //! `invoice.issued` operator event in one transaction, so the event is there exactly when the
 //! document is, and issuing again writes neither.
 
@@ -84,8 +84,8 @@ pub async fn issue(
     };
     with_pool!(db.pool(), p => {
         let mut tx = p.begin().await?;
-        // The number needs the serial: a placeholder unique to the document, replaced below.
-        let serial: Option<i64> = sqlx::QueryBuilder::new(
+        // A placeholder number unique to the document, replaced below.
+        let seq: Option<i64> = sqlx::QueryBuilder::new(
             "INSERT INTO invoices (number, kind, booking_id, agency_id, supplier, amount, currency, issue_date, \
              due_date, issued_at) VALUES (",
         )
@@ -112,12 +112,17 @@ pub async fn issue(
         .build_query_scalar()
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(serial) = serial else { return Ok(None) };
+        let Some(seq) = seq else { return Ok(None) };
+        // The series' next number, taken only now that the document is in: no gaps.
+        let serial: i64 =
+            sqlx::query_scalar("UPDATE document_series SET last = last + 1 WHERE series = 'billing' RETURNING last")
+                .fetch_one(&mut *tx)
+                .await?;
         invoice.number = kind.number(now.year(), serial);
         sqlx::QueryBuilder::new("UPDATE invoices SET number = ")
             .push_bind(&invoice.number)
             .push(" WHERE seq = ")
-            .push_bind(serial)
+            .push_bind(seq)
             .build()
             .execute(&mut *tx)
             .await?;

@@ -14,7 +14,8 @@ use sea_orm::{
 };
 
 use super::entities::{reconciliation_mismatch as mismatch, reconciliation_run as run, statement_line as statement};
-use super::{Database, StoreError, Stored};
+use super::queue::{EnqueuedJob, PushJobs};
+use super::{Database, StoreError, Stored, with_pool};
 
 domain::code_enum! {
     /// Where a run stands.
@@ -87,6 +88,75 @@ pub async fn start(
     run_from(row.insert(db.orm()).await?)
 }
 
+/// Starts the run of a scheduled slot, if this caller claims the slot: the claim on
+/// `(claim, supplier, slot)`, the run over `[from, slot]` and the job that works it (`job`
+/// makes it from the run's id) commit together, so a slot is never claimed without its run
+/// and its job. `None`: the slot was claimed before, here or by another process.
+pub async fn start_claimed(
+    db: &Database,
+    claim: &str,
+    supplier: &SupplierCode,
+    from: DateTime<Utc>,
+    slot: DateTime<Utc>,
+    job: impl FnOnce(&ReconciliationRunId) -> EnqueuedJob,
+) -> Result<Option<Run>, StoreError> {
+    // Slots fall on whole seconds; the key must not depend on how a clock rounds.
+    let slot = chrono::SubsecRound::trunc_subsecs(slot, 0);
+    let now = super::now();
+    let run = Run {
+        id: ReconciliationRunId::generate(),
+        supplier: supplier.clone(),
+        window_from: from,
+        window_to: slot,
+        status: RunStatus::Running,
+        counts: BTreeMap::new(),
+        error: None,
+        started_at: now,
+        finished_at: None,
+    };
+    let jobs = [job(&run.id)];
+    with_pool!(db.pool(), p => {
+        let mut tx = p.begin().await?;
+        let claimed = sqlx::QueryBuilder::new("INSERT INTO schedule_claims (job, supplier, slot, claimed_at) VALUES (")
+            .push_bind(claim)
+            .push(", ")
+            .push_bind(supplier.as_str())
+            .push(", ")
+            .push_bind(slot)
+            .push(", ")
+            .push_bind(now)
+            .push(") ON CONFLICT DO NOTHING")
+            .build()
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if claimed == 0 {
+            return Ok(None);
+        }
+        sqlx::QueryBuilder::new(
+            "INSERT INTO reconciliation_runs (id, supplier, window_from, window_to, status, started_at) VALUES (",
+        )
+        .push_bind(run.id.as_str())
+        .push(", ")
+        .push_bind(supplier.as_str())
+        .push(", ")
+        .push_bind(from)
+        .push(", ")
+        .push_bind(slot)
+        .push(", ")
+        .push_bind(RunStatus::Running.as_str())
+        .push(", ")
+        .push_bind(now)
+        .push(")")
+        .build()
+        .execute(&mut *tx)
+        .await?;
+        PushJobs::push(&mut *tx, &jobs).await?;
+        tx.commit().await?;
+    });
+    Ok(Some(run))
+}
+
 pub async fn find(db: &Database, id: &ReconciliationRunId) -> Result<Option<Run>, StoreError> {
     run::Entity::find_by_id(id.as_str()).one(db.orm()).await?.map(run_from).transpose()
 }
@@ -98,6 +168,18 @@ pub async fn runs(db: &Database, supplier: &SupplierCode, limit: u64) -> Result<
         .order_by_desc(run::Column::StartedAt)
         .order_by_desc(run::Column::Id)
         .limit(limit)
+        .all(db.orm())
+        .await?
+        .into_iter()
+        .map(run_from)
+        .collect()
+}
+
+/// The runs whose window ends at `slot` (a scheduled slot's runs, one per supplier).
+pub async fn runs_ending_at(db: &Database, slot: DateTime<Utc>) -> Result<Vec<Run>, StoreError> {
+    run::Entity::find()
+        .filter(run::Column::WindowTo.eq(slot))
+        .order_by_asc(run::Column::Supplier)
         .all(db.orm())
         .await?
         .into_iter()

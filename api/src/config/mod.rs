@@ -223,16 +223,33 @@ pub struct ReconciliationSettings {
 
 impl ReconciliationSettings {
     fn validate(&self, suppliers: &BTreeMap<SupplierCode, SupplierSettings>) -> Result<(), SettingError> {
-        cron_schedule("schedule", &self.schedule)?;
+        in_duration_range("window", self.window, Duration::from_secs(60)..=Duration::from_secs(31 * 86_400))?;
+        in_duration_range("tick", self.tick, Duration::from_millis(10)..=Duration::from_secs(60))?;
+        self.covered("schedule", &self.schedule)?;
         for (code, schedule) in &self.schedules {
             let key = format!("schedules.{code}");
             if !suppliers.contains_key(code) {
                 return Err(SettingError::new(key, "not a configured supplier"));
             }
-            cron_schedule(&key, schedule)?;
+            self.covered(&key, schedule)?;
         }
-        in_duration_range("window", self.window, Duration::from_secs(60)..=Duration::from_secs(31 * 86_400))?;
-        in_duration_range("tick", self.tick, Duration::from_millis(10)..=Duration::from_secs(60))
+        Ok(())
+    }
+
+    /// Checks that `text` is a schedule that fires, and whose slots the window spans: a
+    /// window shorter than the time between two slots would leave bookings no run looks at.
+    fn covered(&self, key: &str, text: &str) -> Result<(), SettingError> {
+        let schedule = cron_schedule(key, text)?;
+        let mut upcoming = schedule.upcoming(chrono::Utc);
+        let (Some(first), Some(second)) = (upcoming.next(), upcoming.next()) else {
+            return Err(SettingError::new(key, "never runs: no slot comes after now"));
+        };
+        let gap = (second - first).to_std().unwrap_or_default();
+        if self.window < gap {
+            let message = format!("the window ({:?}) is shorter than the time between slots ({gap:?})", self.window);
+            return Err(SettingError::new(key, message));
+        }
+        Ok(())
     }
 
     /// Each enabled supplier's schedule, parsed.

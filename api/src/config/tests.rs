@@ -238,3 +238,23 @@ fn a_refused_value_is_not_repeated_in_the_error() {
     assert!(!err.to_string().contains("hunter2"), "{err}");
     assert_eq!(err.env, "BOOKHUB_DATABASE_MAX_CONNECTIONS");
 }
+
+#[test]
+fn reconciliation_schedules_must_run_and_their_window_span_the_slots() {
+    let bad = |value: serde_json::Value| with("reconciliation", value).unwrap_err().path;
+    assert_eq!(bad(serde_json::json!({"schedule": "every 6 hours"})), "reconciliation.schedule");
+    assert_eq!(bad(serde_json::json!({"schedule": "0 0 0 30 2 *"})), "reconciliation.schedule", "February 30th");
+    assert_eq!(bad(serde_json::json!({"schedule": "0 0 0 * * *", "window": "6h"})), "reconciliation.schedule");
+    assert_eq!(bad(serde_json::json!({"schedules": {"nope": "0 0 * * * *"}})), "reconciliation.schedules.nope");
+    assert_eq!(bad(serde_json::json!({"tick": "0s"})), "reconciliation.tick");
+    let daily = with("reconciliation", serde_json::json!({"schedule": "0 0 0 * * *", "window": "25h"})).unwrap();
+    assert_eq!(daily.reconciliation.window, Duration::from_secs(25 * 3600));
+}
+
+#[test]
+fn finance_recipients_are_addresses_and_need_email_on() {
+    let err = with("finance", serde_json::json!({"report_recipients": ["finance@example.com"]})).unwrap_err();
+    assert_eq!(err.path, "finance.report_recipients", "email is off by default");
+    let err = with("finance", serde_json::json!({"payment_terms_days": 400})).unwrap_err();
+    assert_eq!(err.path, "finance.payment_terms_days");
+}

@@ -3,7 +3,7 @@
 
 use actix_web::{HttpResponse, web};
 use adapters::store::invoices::{self, Invoice, InvoiceQuery};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use jobs::finance_report::{FinanceReport, Period, XLSX};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -17,6 +17,9 @@ use crate::routes::{Endpoint, Method, Page, given};
 
 /// The longest period one report covers.
 const MAX_PERIOD_DAYS: i64 = 366;
+
+/// The most bookings the XLSX's Bookings sheet holds (a sheet's 1,048,576 rows, less its header).
+const MAX_SHEET_ROWS: usize = 1_048_575;
 
 /// An invoice line or a credit note.
 #[derive(Debug, Serialize, ToSchema)]
@@ -139,7 +142,7 @@ pub struct ReportParams {
 #[utoipa::path(get, path = "/v1/reports/finance", tag = "finance", params(ReportParams),
     responses(
         (status = 200, description = "The report", content((String = "text/csv"), (BinaryFile = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
-        (status = 400, description = "A bad date or format, or a period that is reversed or longer than 366 days", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A bad date or format, a period that is reversed or longer than 366 days, or too many bookings for one XLSX sheet", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn report(
@@ -153,7 +156,7 @@ pub async fn report(
 /// The report `params` ask for, as a download: the API's answer, and the admin UI's.
 pub async fn report_file(state: &AppState, params: &ReportParams) -> Result<HttpResponse, ApiError> {
     let period = Period { from: day("from", &params.from)?, to: day("to", &params.to)? };
-    if period.to < period.from || (period.to - period.from).num_days() >= MAX_PERIOD_DAYS {
+    if period.to < period.from || (period.to - period.from).num_days() > MAX_PERIOD_DAYS {
         return Err(ApiError::bad_request("invalid_period", "to: on or after `from`, at most 366 days after it"));
     }
     let format = match given(&params.format) {
@@ -162,21 +165,35 @@ pub async fn report_file(state: &AppState, params: &ReportParams) -> Result<Http
         Some(_) => return Err(ApiError::bad_request("invalid_format", "format: csv or xlsx")),
     };
     let report = FinanceReport::build(&state.db, period).await?;
-    let (bytes, content_type, extension) = match format {
-        ReportFormat::Csv => (report.csv(), "text/csv; charset=utf-8", "csv"),
+    let filename = report.filename(match format {
+        ReportFormat::Csv => "csv",
+        ReportFormat::Xlsx => "xlsx",
+    });
+    let (bytes, content_type) = match format {
+        ReportFormat::Csv => (report.csv(), "text/csv; charset=utf-8"),
+        ReportFormat::Xlsx if report.bookings.len() >= MAX_SHEET_ROWS => {
+            let message = "the period holds more bookings than one sheet takes: ask for a shorter one, or for CSV";
+            return Err(ApiError::bad_request("period_too_large", message));
+        }
         ReportFormat::Xlsx => {
-            let xlsx = report.xlsx().map_err(|e| ApiError::Internal(anyhow::anyhow!("writing the XLSX: {e}")))?;
-            (xlsx, XLSX, "xlsx")
+            // Writing the workbook is CPU work: off the HTTP worker.
+            let xlsx = web::block(move || report.xlsx())
+                .await
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!("writing the XLSX: {e}")))?
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!("writing the XLSX: {e}")))?;
+            (xlsx, XLSX)
         }
     };
-    let disposition = format!("attachment; filename=\"{}\"", report.filename(extension));
+    let disposition = format!("attachment; filename=\"{filename}\"");
     Ok(HttpResponse::Ok().content_type(content_type).insert_header(("content-disposition", disposition)).body(bytes))
 }
 
-/// A query's day, `YYYY-MM-DD`.
+/// A query's day, `YYYY-MM-DD`, in the years both databases and the report's arithmetic take.
 fn day(name: &'static str, text: &str) -> Result<NaiveDate, ApiError> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| ApiError::bad_request("invalid_date", format!("{name}: a day, YYYY-MM-DD")))
+        .ok()
+        .filter(|d| (1900..=9999).contains(&d.year()))
+        .ok_or_else(|| ApiError::bad_request("invalid_date", format!("{name}: a day, YYYY-MM-DD, from 1900 to 9999")))
 }
 
 pub const ROUTES: &[Endpoint] = &[

@@ -153,6 +153,10 @@ async fn a_confirmation_is_invoiced_once_and_its_cancellation_credited_once() {
         }
     }
     assert_eq!(listed.len(), seeded.bookings.len() + 1);
+    // One series without gaps, whatever the repeats above tried: 1, 2, … in issue order.
+    let serials: Vec<u64> =
+        listed.iter().map(|d| d["number"].as_str().unwrap().rsplit('-').next().unwrap().parse().unwrap()).collect();
+    assert_eq!(serials, (1..=listed.len() as u64).collect::<Vec<_>>());
     let mut net: BTreeMap<String, Decimal> = BTreeMap::new();
     for doc in &listed {
         let amount = Decimal::from_str(doc["amount"].as_str().unwrap()).unwrap();
