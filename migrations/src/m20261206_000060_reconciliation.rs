@@ -70,6 +70,28 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        // Each uploaded statement once: the same file again (by its SHA-256) is the same statement.
+        m.create_table(
+            Table::create()
+                .table("statements")
+                .col(string("id").primary_key())
+                .col(string("supplier"))
+                .col(string("digest"))
+                .col(integer("lines"))
+                .col(timestamp_with_time_zone("uploaded_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("idx_statements_digest")
+                .table("statements")
+                .col("supplier")
+                .col("digest")
+                .unique()
+                .to_owned(),
+        )
+        .await?;
         m.create_index(
             Index::create().name("idx_statement_lines_supplier").table("statement_lines").col("supplier").to_owned(),
         )
@@ -157,7 +179,9 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for table in ["operator_events", "document_series", "invoices", "schedule_claims", "statement_lines"] {
+        for table in
+            ["operator_events", "document_series", "invoices", "schedule_claims", "statements", "statement_lines"]
+        {
             m.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         m.drop_table(Table::drop().table("reconciliation_mismatches").to_owned()).await?;

@@ -13,7 +13,9 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
-use super::entities::{reconciliation_mismatch as mismatch, reconciliation_run as run, statement_line as statement};
+use super::entities::{
+    reconciliation_mismatch as mismatch, reconciliation_run as run, statement_file, statement_line as statement,
+};
 use super::queue::{EnqueuedJob, PushJobs};
 use super::{Database, StoreError, Stored, with_pool};
 
@@ -394,11 +396,36 @@ pub struct StatementLine {
 pub async fn store_statement(
     db: &Database,
     supplier: &SupplierCode,
+    digest: &str,
     lines: &[StatementLine],
-) -> Result<StatementId, StoreError> {
+) -> Result<(StatementId, Upload), StoreError> {
+    let existing = || async {
+        let found = statement_file::Entity::find()
+            .filter(statement_file::Column::Supplier.eq(supplier.as_str()))
+            .filter(statement_file::Column::Digest.eq(digest))
+            .one(db.orm())
+            .await?;
+        found.map(|m| m.id.parse::<StatementId>().stored(&|| format!("statements/{}", m.id))).transpose()
+    };
+    if let Some(id) = existing().await? {
+        return Ok((id, Upload::Again));
+    }
     let id = StatementId::generate();
     let now = super::now();
     let txn = db.orm().begin().await?;
+    let file = statement_file::ActiveModel {
+        id: Set(id.to_string()),
+        supplier: Set(supplier.to_string()),
+        digest: Set(digest.to_owned()),
+        lines: Set(i32::try_from(lines.len()).unwrap_or(i32::MAX)),
+        uploaded_at: Set(now),
+    };
+    let inserted = statement_file::Entity::insert(file).on_conflict_do_nothing().exec_without_returning(&txn).await?;
+    if !matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
+        // The same file, uploaded at the same moment by someone else.
+        drop(txn);
+        return Ok((existing().await?.ok_or(StoreError::NoOutcome)?, Upload::Again));
+    }
     for chunk in lines.chunks(500) {
         let rows = chunk.iter().map(|l| statement::ActiveModel {
             supplier: Set(supplier.to_string()),
@@ -415,7 +442,15 @@ pub async fn store_statement(
         statement::Entity::insert_many(rows).exec_without_returning(&txn).await?;
     }
     txn.commit().await?;
-    Ok(id)
+    Ok((id, Upload::New))
+}
+
+/// Whether an uploaded statement was new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upload {
+    New,
+    /// The same file was uploaded before: nothing more was stored.
+    Again,
 }
 
 /// What `supplier`'s statements bill: their `billed` lines, every upload.

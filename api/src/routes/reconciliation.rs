@@ -4,10 +4,11 @@
 //! statements, which runs compare too.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use adapters::store::reconciliation::{self, MismatchRecord, MismatchStatus, Resolved, Run, StatementLine};
+use adapters::store::reconciliation::{self, MismatchRecord, MismatchStatus, Resolved, Run, StatementLine, Upload};
 use chrono::{DateTime, Utc};
 use domain::{FieldError, Money, ReconciliationRunId};
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
@@ -278,6 +279,8 @@ pub struct StatementStored {
     pub statement_id: String,
     pub supplier: String,
     pub lines: usize,
+    /// The same file was uploaded before: this is that statement, and nothing more was stored.
+    pub again: bool,
 }
 
 /// The columns of a statement, all required.
@@ -290,10 +293,12 @@ const STATEMENT_COLUMNS: [&str; 6] =
 /// `client_reference` may be empty; `billed_at` is a date, `YYYY-MM-DD`). Lines whose `status`
 /// is `billed` bill their booking; runs then compare them with bookhub (`billed_but_cancelled`,
 /// `billed_twice`, `billed_other_amount`, `billed_unknown`, `not_billed`). One bad row and
-/// nothing is stored: 422 lists each problem with its row and column.
+/// nothing is stored: 422 lists each problem with its row and column. The same file uploaded
+/// again is the same statement (200), so its lines never bill twice.
 #[utoipa::path(post, path = "/v1/reconciliation/statements", tag = "reconciliation", params(StatementParams),
     request_body(content = String, content_type = "text/csv"),
     responses(
+        (status = 200, description = "The same file was uploaded before: that statement, nothing more stored", body = StatementStored),
         (status = 201, description = "Stored", body = StatementStored),
         (status = 400, description = "No `supplier`", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is larger than the limit", body = Problem, content_type = "application/problem+json"),
@@ -316,9 +321,12 @@ pub async fn upload_statement(
         return Err(ApiError::NotCsv);
     }
     let lines = parse_statement(&body.0).map_err(ApiError::CsvRejected)?;
-    let id = reconciliation::store_statement(&state.db, &supplier, &lines).await?;
-    let stored = StatementStored { statement_id: id.to_string(), supplier: supplier.to_string(), lines: lines.len() };
-    Ok(HttpResponse::Created().json(stored))
+    let digest = hex::encode(sha2::Sha256::digest(&body.0));
+    let (id, upload) = reconciliation::store_statement(&state.db, &supplier, &digest, &lines).await?;
+    let again = upload == Upload::Again;
+    let stored =
+        StatementStored { statement_id: id.to_string(), supplier: supplier.to_string(), lines: lines.len(), again };
+    Ok(if again { HttpResponse::Ok() } else { HttpResponse::Created() }.json(stored))
 }
 
 /// A statement's lines, or every problem in the file.

@@ -74,7 +74,7 @@ async fn reference(app: &TestApp, booking: &str) -> String {
 
 /// Finance uploads a jsonrest statement billing the first two EUR bookings of Viajes Sol,
 /// the first for less than it sold.
-async fn bill(app: &TestApp, finance: &str, seeded: &mut Seeded) {
+async fn bill(app: &TestApp, finance: &str, seeded: &mut Seeded) -> String {
     let mut csv = String::from("supplier_reference,client_reference,amount,currency,status,billed_at\n");
     let sol_eur: Vec<(String, Decimal)> = seeded
         .bookings
@@ -88,14 +88,14 @@ async fn bill(app: &TestApp, finance: &str, seeded: &mut Seeded) {
         assert!(cost <= *sold);
         seeded.billed.push((id.clone(), cost));
     }
-    let answer = app
-        .post(finance, "/v1/reconciliation/statements?supplier=jsonrest")
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
+    let answer = upload(app, finance, &csv).await;
     assert_eq!(answer.status(), 201);
+    csv
+}
+
+async fn upload(app: &TestApp, finance: &str, csv: &str) -> reqwest::Response {
+    let path = "/v1/reconciliation/statements?supplier=jsonrest";
+    app.post(finance, path).header("content-type", "text/csv").body(csv.to_owned()).send().await.unwrap()
 }
 
 /// Sums by (agency, currency) of the confirmed bookings' totals, made by the test itself.
@@ -200,7 +200,11 @@ async fn the_finance_report_totals_are_the_bookings_own_sums_per_currency_in_csv
     let (_sim, app) = with_simulator(bookhub_tests::no_workers).await;
     let finance = app.key(Role::Finance).await;
     let mut seeded = seed(&app).await;
-    bill(&app, &finance, &mut seeded).await;
+    let statement = bill(&app, &finance, &mut seeded).await;
+    // The same file again (a second click, a retry) is the same statement: it bills once.
+    let again = upload(&app, &finance, &statement).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.json::<Value>().await.unwrap()["again"], true);
     let expected = sold(&seeded);
     let day = today();
 

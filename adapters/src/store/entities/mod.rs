@@ -13,6 +13,7 @@ pub mod operator_event;
 pub mod reconciliation_mismatch;
 pub mod reconciliation_run;
 pub mod schedule_claim;
+pub mod statement_file;
 pub mod statement_line;
 pub mod voucher;
 pub mod webhook_attempt;
