@@ -103,28 +103,11 @@ impl Application {
     pub async fn build_with(settings: Settings, db: Database) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.listen).with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
-        let hub_url = Arc::new(OnceLock::new());
-        let public_url = match settings.public_url.trim_end_matches('/') {
-            "" => format!("http://{}", std::net::SocketAddr::new(settings.listen.ip(), port)),
-            url => url.to_owned(),
-        };
-        hub_url.set(public_url.clone()).expect("set once, here");
-        let suppliers = Suppliers::build(
-            &settings.enabled_suppliers(),
-            chrono::Duration::from_std(settings.webhooks.tolerance).context("webhooks.tolerance")?,
-            hub_url,
-        )
-        .map_err(|(code, e)| anyhow::anyhow!("suppliers.{code}.{e}"))?;
-        let mappings = Mappings::new(db.orm().clone());
-        let mapping_refresh = tokio::spawn(mappings.clone().watch(settings.mappings.refresh_interval));
+        let public_url = public_url(&settings, std::net::SocketAddr::new(settings.listen.ip(), port));
         let public_https = public_url.starts_with("https://");
-        let (fanout, mapping_watch) = fanout(&settings, public_url)?;
-        let jobs = SupplierJobs {
-            db: db.clone(),
-            suppliers: suppliers.clone(),
-            mappings: mappings.clone(),
-            fanout: Arc::new(fanout),
-        };
+        let (jobs, mapping_watch) = supplier_jobs(&settings, &db, public_url)?;
+        let (suppliers, mappings) = (jobs.suppliers.clone(), jobs.mappings.clone());
+        let mapping_refresh = tokio::spawn(mappings.clone().watch(settings.mappings.refresh_interval));
         let workers = settings.jobs.enabled.then(|| {
             Workers::start(
                 jobs.clone(),
@@ -358,9 +341,35 @@ async fn request_id(
     Ok(response)
 }
 
+/// bookhub's public base URL: `public_url`, or `http://` and the address it listens on.
+pub(crate) fn public_url(settings: &Settings, listening: std::net::SocketAddr) -> String {
+    match settings.public_url.trim_end_matches('/') {
+        "" => format!("http://{listening}"),
+        url => url.to_owned(),
+    }
+}
+
+/// The job handlers as the settings describe them, on `db`, with bookhub reached at
+/// `public_url`; and the watch on the CRM mapping file, kept while they are in use.
+pub(crate) fn supplier_jobs(
+    settings: &Settings,
+    db: &Database,
+    public_url: String,
+) -> anyhow::Result<(SupplierJobs, WatchHandle)> {
+    let suppliers = Suppliers::build(
+        &settings.enabled_suppliers(),
+        chrono::Duration::from_std(settings.webhooks.tolerance).context("webhooks.tolerance")?,
+        Arc::new(OnceLock::from(public_url.clone())),
+    )
+    .map_err(|(code, e)| anyhow::anyhow!("suppliers.{code}.{e}"))?;
+    let (fanout, watch) = fanout(settings, public_url)?;
+    let mappings = Mappings::new(db.orm().clone());
+    Ok((SupplierJobs { db: db.clone(), suppliers, mappings, fanout: Arc::new(fanout) }, watch))
+}
+
 /// The fan-out's peers as the settings describe them: the CRM (when configured) and its live
 /// mapping file, the mailer (when email is on), and the agency webhook sender.
-pub(crate) fn fanout(settings: &Settings, public_url: String) -> anyhow::Result<(Fanout, WatchHandle)> {
+fn fanout(settings: &Settings, public_url: String) -> anyhow::Result<(Fanout, WatchHandle)> {
     let crm = match &settings.crm {
         Some(crm) => Some(Arc::new(HttpCrm::new(crm.clone()).map_err(|e| anyhow::anyhow!("crm.{e}"))?) as Arc<dyn Crm>),
         None => None,

@@ -4,26 +4,19 @@
 //! its outcome and its counts per reason.
 
 use std::io::{IsTerminal, Write};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use adapters::crm::live::WatchHandle;
 use adapters::store::Database;
 use adapters::store::reconciliation::Run;
-use adapters::suppliers::registry::Suppliers;
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use domain::{ReconciliationRunId, SupplierCode};
 use indicatif::{ProgressBar, ProgressStyle};
 use jobs::reconcile::{Progress, Step};
-use jobs::supplier::SupplierJobs;
-use mappings::Mappings;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use crate::config::Settings;
-
-/// The longest window one run covers, as `POST /v1/reconciliations` allows.
-pub const MAX_WINDOW: chrono::Duration = chrono::Duration::days(31);
 
 /// `bookhub reconcile --supplier S --from T --to T`.
 #[derive(Debug, clap::Args)]
@@ -49,7 +42,7 @@ impl ReconcileArgs {
         if !settings.enabled_suppliers().contains_key(&self.supplier) {
             bail!("no supplier {} is configured", self.supplier);
         }
-        if self.to <= self.from || self.to - self.from > MAX_WINDOW {
+        if !jobs::reconcile::is_window(self.from, self.to) {
             bail!("--to must be after --from, at most 31 days after it");
         }
         Ok(())
@@ -90,7 +83,8 @@ async fn reconcile(
     display: &Display,
 ) -> anyhow::Result<(Run, Duration)> {
     crate::app::seed_code_mappings(settings, db).await?;
-    let (jobs, _mapping_watch) = supplier_jobs(settings, db)?;
+    let public_url = crate::app::public_url(settings, settings.listen);
+    let (jobs, _mapping_watch) = crate::app::supplier_jobs(settings, db, public_url)?;
     let reporter = Reporter::new(display, &args.supplier);
     display.working("starting the run…".to_owned());
     let outcome = jobs::reconcile::run_with_progress(&jobs, &args.supplier, args.from, args.to, &reporter).await;
@@ -99,24 +93,6 @@ async fn reconcile(
         None => "the reconciliation run could not be started".to_owned(),
     })?;
     Ok((run, reporter.elapsed()))
-}
-
-/// The job handlers a run needs, made as the server makes them, and the watch on the CRM
-/// mapping file that goes with them (kept while they are in use).
-fn supplier_jobs(settings: &Settings, db: &Database) -> anyhow::Result<(SupplierJobs, WatchHandle)> {
-    let public_url = match settings.public_url.trim_end_matches('/') {
-        "" => format!("http://{}", settings.listen),
-        url => url.to_owned(),
-    };
-    let suppliers = Suppliers::build(
-        &settings.enabled_suppliers(),
-        chrono::Duration::from_std(settings.webhooks.tolerance).context("webhooks.tolerance")?,
-        Arc::new(OnceLock::from(public_url.clone())),
-    )
-    .map_err(|(code, e)| anyhow::anyhow!("suppliers.{code}.{e}"))?;
-    let (fanout, watch) = crate::app::fanout(settings, public_url)?;
-    let mappings = Mappings::new(db.orm().clone());
-    Ok((SupplierJobs { db: db.clone(), suppliers, mappings, fanout: Arc::new(fanout) }, watch))
 }
 
 /// The run's id, outcome and time, then one `reason count` line per count.

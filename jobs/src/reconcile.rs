@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use adapters::store::bookings::{self, Applied, Scope};
-use adapters::store::queue::{self, EnqueuedJob};
+use adapters::store::queue::EnqueuedJob;
 use adapters::store::reconciliation::{self, Run, RunStatus};
 use adapters::store::{Database, StoreError};
 use chrono::{DateTime, Utc};
@@ -98,27 +98,30 @@ async fn execute(jobs: &SupplierJobs, run: &Run, progress: &dyn Progress) -> Res
     outcome.map(|_| ())
 }
 
-/// Starts a run of `supplier` over `[from, to]` and queues it (the `bookhub.reconcile` job);
-/// the started run. A run that cannot be queued is recorded as failed. `scheduled` runs send
-/// the finance report when they are done.
+/// The longest window one run covers (the API's and the command's limit).
+pub const MAX_WINDOW: chrono::Duration = chrono::Duration::days(31);
+
+/// Whether `[from, to]` is a window one run takes: not empty, at most [`MAX_WINDOW`].
+pub fn is_window(from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
+    from < to && to - from <= MAX_WINDOW
+}
+
+/// Starts a run of `supplier` over `[from, to]` with its `bookhub.reconcile` job, in one
+/// transaction; the started run.
 pub async fn start_queued(
     db: &Database,
     supplier: &SupplierCode,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-    scheduled: bool,
 ) -> Result<Run, StoreError> {
-    let run = reconciliation::start(db, supplier, from, to).await?;
-    let job = Reconcile { run: run.id.clone(), scheduled };
-    if let Err(e) = queue::push(db.pool(), &[job.enqueued()]).await {
-        reconciliation::finish(db, &run.id, Err("the run could not be queued")).await?;
-        return Err(e);
-    }
-    Ok(run)
+    let job = |run: &ReconciliationRunId| Reconcile { run: run.clone(), scheduled: false }.enqueued();
+    let started = reconciliation::start_with_job(db, supplier, from, to, None, job).await?;
+    Ok(started.expect("a run without a claim always starts"))
 }
 
 /// Starts the run of `supplier`'s scheduled `slot` over the `window` before it, if this caller
-/// claims the slot (see [`reconciliation::start_claimed`]); `None` when it was claimed before.
+/// claims the slot (see [`reconciliation::start_with_job`]); `None` when it was claimed
+/// before. Scheduled runs send the finance report when they are done.
 pub async fn start_scheduled(
     db: &Database,
     supplier: &SupplierCode,
@@ -126,7 +129,7 @@ pub async fn start_scheduled(
     window: chrono::Duration,
 ) -> Result<Option<Run>, StoreError> {
     let job = |run: &ReconciliationRunId| Reconcile { run: run.clone(), scheduled: true }.enqueued();
-    reconciliation::start_claimed(db, crate::schedule::RECONCILE, supplier, slot - window, slot, job).await
+    reconciliation::start_with_job(db, supplier, slot - window, slot, Some(crate::schedule::RECONCILE), job).await
 }
 
 /// Runs a started run in the background: one `POST /v1/reconciliations` asked for, or one

@@ -84,48 +84,26 @@ pub async fn issue(
     };
     with_pool!(db.pool(), p => {
         let mut tx = p.begin().await?;
-        // A placeholder number unique to the document, replaced below.
-        let seq: Option<i64> = sqlx::QueryBuilder::new(
-            "INSERT INTO invoices (number, kind, booking_id, agency_id, supplier, amount, currency, issue_date, \
-             due_date, issued_at) VALUES (",
-        )
-        .push_bind(format!("pending:{}:{}", booking.id, kind.as_str()))
-        .push(", ")
-        .push_bind(kind.as_str())
-        .push(", ")
-        .push_bind(booking.id.as_str())
-        .push(", ")
-        .push_bind(booking.agency_id.as_str())
-        .push(", ")
-        .push_bind(booking.details.supplier.as_str())
-        .push(", ")
-        .push_bind(total.amount().to_string())
-        .push(", ")
-        .push_bind(total.currency().code())
-        .push(", ")
-        .push_bind(invoice.issue_date)
-        .push(", ")
-        .push_bind(invoice.due_date)
-        .push(", ")
-        .push_bind(now)
-        .push(") ON CONFLICT (booking_id, kind) DO NOTHING RETURNING seq")
-        .build_query_scalar()
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(seq) = seq else { return Ok(None) };
-        // The series' next number, taken only now that the document is in: no gaps.
+        // The series' next number, in this transaction: a repeat rolls it back with the
+        // insert it did not make, so numbers have no gaps.
         let serial: i64 =
             sqlx::query_scalar("UPDATE document_series SET last = last + 1 WHERE series = 'billing' RETURNING last")
                 .fetch_one(&mut *tx)
                 .await?;
         invoice.number = kind.number(now.year(), serial);
-        sqlx::QueryBuilder::new("UPDATE invoices SET number = ")
-            .push_bind(&invoice.number)
-            .push(" WHERE seq = ")
-            .push_bind(seq)
-            .build()
-            .execute(&mut *tx)
-            .await?;
+        let mut insert = sqlx::QueryBuilder::new(
+            "INSERT INTO invoices (number, kind, booking_id, agency_id, supplier, amount, currency, issue_date, \
+             due_date, issued_at) VALUES (",
+        );
+        let mut values = insert.separated(", ");
+        values.push_bind(&invoice.number).push_bind(kind.as_str()).push_bind(booking.id.as_str());
+        values.push_bind(booking.agency_id.as_str()).push_bind(booking.details.supplier.as_str());
+        values.push_bind(total.amount().to_string()).push_bind(total.currency().code());
+        values.push_bind(invoice.issue_date).push_bind(invoice.due_date).push_bind(now);
+        insert.push(") ON CONFLICT (booking_id, kind) DO NOTHING");
+        if insert.build().execute(&mut *tx).await?.rows_affected() == 0 {
+            return Ok(None);
+        }
         sqlx::QueryBuilder::new("INSERT INTO operator_events (id, event_type, payload, created_at) VALUES (")
             .push_bind(OperatorEventId::generate().to_string())
             .push(", 'invoice.issued', ")
@@ -153,7 +131,7 @@ pub struct InvoiceQuery {
 
 /// The documents `query` names, at most `limit`, each with its serial (the page cursor).
 pub async fn list(db: &Database, query: &InvoiceQuery, limit: u64) -> Result<Vec<(i64, Invoice)>, StoreError> {
-    let mut select = invoice::Entity::find().filter(invoice::Column::Number.not_like("pending:%"));
+    let mut select = invoice::Entity::find();
     if let Some(from) = query.from {
         select = select.filter(invoice::Column::IssueDate.gte(from));
     }

@@ -90,26 +90,27 @@ pub async fn start(
     run_from(row.insert(db.orm()).await?)
 }
 
-/// Starts the run of a scheduled slot, if this caller claims the slot: the claim on
-/// `(claim, supplier, slot)`, the run over `[from, slot]` and the job that works it (`job`
-/// makes it from the run's id) commit together, so a slot is never claimed without its run
-/// and its job. `None`: the slot was claimed before, here or by another process.
-pub async fn start_claimed(
+/// Starts a run of `supplier` over `[from, to]` with the job that works it (`job` makes it
+/// from the run's id), in one transaction: a run is never left without its job. With `claim`,
+/// `to` is a scheduled slot and the claim on `(claim, supplier, slot)` commits with them, so a
+/// slot is never claimed without its run; `None` when the slot was claimed before, here or by
+/// another process.
+pub async fn start_with_job(
     db: &Database,
-    claim: &str,
     supplier: &SupplierCode,
     from: DateTime<Utc>,
-    slot: DateTime<Utc>,
+    to: DateTime<Utc>,
+    claim: Option<&str>,
     job: impl FnOnce(&ReconciliationRunId) -> EnqueuedJob,
 ) -> Result<Option<Run>, StoreError> {
     // Slots fall on whole seconds; the key must not depend on how a clock rounds.
-    let slot = chrono::SubsecRound::trunc_subsecs(slot, 0);
+    let to = if claim.is_some() { chrono::SubsecRound::trunc_subsecs(to, 0) } else { to };
     let now = super::now();
     let run = Run {
         id: ReconciliationRunId::generate(),
         supplier: supplier.clone(),
         window_from: from,
-        window_to: slot,
+        window_to: to,
         status: RunStatus::Running,
         counts: BTreeMap::new(),
         error: None,
@@ -119,40 +120,22 @@ pub async fn start_claimed(
     let jobs = [job(&run.id)];
     with_pool!(db.pool(), p => {
         let mut tx = p.begin().await?;
-        let claimed = sqlx::QueryBuilder::new("INSERT INTO schedule_claims (job, supplier, slot, claimed_at) VALUES (")
-            .push_bind(claim)
-            .push(", ")
-            .push_bind(supplier.as_str())
-            .push(", ")
-            .push_bind(slot)
-            .push(", ")
-            .push_bind(now)
-            .push(") ON CONFLICT DO NOTHING")
-            .build()
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if claimed == 0 {
-            return Ok(None);
+        if let Some(claim) = claim {
+            let mut insert = sqlx::QueryBuilder::new("INSERT INTO schedule_claims (job, supplier, slot, claimed_at) VALUES (");
+            let mut values = insert.separated(", ");
+            values.push_bind(claim).push_bind(supplier.as_str()).push_bind(to).push_bind(now);
+            insert.push(") ON CONFLICT DO NOTHING");
+            if insert.build().execute(&mut *tx).await?.rows_affected() == 0 {
+                return Ok(None);
+            }
         }
-        sqlx::QueryBuilder::new(
+        let mut insert = sqlx::QueryBuilder::new(
             "INSERT INTO reconciliation_runs (id, supplier, window_from, window_to, status, started_at) VALUES (",
-        )
-        .push_bind(run.id.as_str())
-        .push(", ")
-        .push_bind(supplier.as_str())
-        .push(", ")
-        .push_bind(from)
-        .push(", ")
-        .push_bind(slot)
-        .push(", ")
-        .push_bind(RunStatus::Running.as_str())
-        .push(", ")
-        .push_bind(now)
-        .push(")")
-        .build()
-        .execute(&mut *tx)
-        .await?;
+        );
+        let mut values = insert.separated(", ");
+        values.push_bind(run.id.as_str()).push_bind(supplier.as_str()).push_bind(from).push_bind(to);
+        values.push_bind(RunStatus::Running.as_str()).push_bind(now);
+        insert.push(")").build().execute(&mut *tx).await?;
         PushJobs::push(&mut *tx, &jobs).await?;
         tx.commit().await?;
     });

@@ -21,9 +21,6 @@ use crate::routes::mappings::supplier;
 use crate::routes::{Endpoint, Method, Page, given};
 use mappings::csv::{CsvRejected, RowError};
 
-/// The longest window one run covers.
-const MAX_WINDOW: chrono::Duration = chrono::Duration::days(31);
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartRun {
@@ -99,10 +96,10 @@ pub async fn start(
         ApiError::Validation(FieldError { field: field.into(), code: "invalid", message: message.into() }.into())
     };
     let supplier = supplier(&state, &code).map_err(|_| invalid("supplier", "not a configured supplier"))?;
-    if to <= from || to - from > MAX_WINDOW {
+    if !jobs::reconcile::is_window(from, to) {
         return Err(invalid("to", "must be after `from`, at most 31 days after it"));
     }
-    let run = jobs::reconcile::start_queued(&state.db, &supplier, from, to, false).await?;
+    let run = jobs::reconcile::start_queued(&state.db, &supplier, from, to).await?;
     Ok(HttpResponse::Accepted()
         .insert_header(("location", format!("/v1/reconciliations/{}", run.id)))
         .json(RunView::from(run)))

@@ -310,7 +310,7 @@ async fn a_scheduled_run_emails_the_report_to_finance() {
 
     // A run finance or staff started by hand sends nothing.
     let to = chrono::Utc::now();
-    jobs::reconcile::start_queued(&app.db, &jsonrest, to - chrono::Duration::hours(1), to, false).await.unwrap();
+    jobs::reconcile::start_queued(&app.db, &jsonrest, to - chrono::Duration::hours(1), to).await.unwrap();
     app.run_due_jobs().await;
     app.run_due_jobs().await;
     assert_eq!(to_finance().len(), 1);
