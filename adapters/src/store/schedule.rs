@@ -1,7 +1,7 @@
 //! Scheduled slots claimed across processes. Every process sharing the database evaluates the
 //! same schedule; each tries to claim a slot with one insert on the `(job, supplier, slot)`
 //! primary key, and only the process whose insert lands runs it (the insert commits with what
-//! the slot starts: [`super::reconciliation::start_claimed`]). A scheduler such as apalis-cron
+//! the slot starts: [`super::reconciliation::start_with_job`]). A scheduler such as apalis-cron
 //! fires in every process, so without the claim each slot would run once per process.
 
 use chrono::{DateTime, Utc};
