@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use adapters::store::api_keys::Role;
 use api::config::SupplierSettings;
 use bookhub_tests::sim::{Confirmation, Faults, Protocol, SimConfig, SupplierSim};
-use bookhub_tests::{Backend, TestApp, booking_body, fast_jobs, with_simulator};
+use bookhub_tests::{Backend, TestApp, booking_body, eventually, fast_jobs, with_simulator};
 use serde_json::{Value, json};
 
 const SETTLE: Duration = Duration::from_secs(20);
@@ -82,8 +82,15 @@ async fn sandbox_ends_confirmed(confirm_delay_ms: u64) -> (Value, Vec<Value>) {
     let confirmed = app.wait_for_status(&key, accepted["id"].as_str().unwrap(), "confirmed", SETTLE).await;
     assert!(confirmed["supplier_reference"].as_str().is_some_and(|r| r.starts_with("SBX-")), "{confirmed}");
     let staff = app.key(Role::Staff).await;
-    let log = app.get_json(&staff, "/v1/webhook-events?supplier=sandbox").await;
-    (confirmed, log["data"].as_array().unwrap().clone())
+    // The booking shows the change once its transaction commits; the webhook's log row says
+    // `applied` a moment after (read too early once in CI).
+    let log = eventually(SETTLE, || async {
+        let log = app.get_json(&staff, "/v1/webhook-events?supplier=sandbox").await["data"].clone();
+        let rows = log.as_array().unwrap().clone();
+        if rows.iter().any(|r| r["status"] == "queued") { Err(format!("still queued: {log}")) } else { Ok(rows) }
+    })
+    .await;
+    (confirmed, log)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
